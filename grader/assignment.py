@@ -1,0 +1,128 @@
+"""Load `specs/<assignment>/assignment.yaml`: runtime contract, services, fuzzing budget, rubric."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.core import GraderFault
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Runtime(_Model):
+    port: int = 8000
+    health_path: str = "/health"
+    start_deadline: float = 60.0  # seconds from container start to a 2xx on health_path
+    # Values may contain ${postgres_url} (the app's database) and ${random_secret} (fresh per run).
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Services(_Model):
+    postgres: bool = False
+
+
+class Fuzz(_Model):
+    max_examples: int = 25
+    stateful: bool = True
+    hooks: str | None = None  # a Python file in the spec folder (auth for the fuzzer)
+
+
+class Category(_Model):
+    id: str
+    title: str
+
+
+class Item(_Model):
+    id: str
+    title: str
+    category: str
+    points: float = Field(gt=0)
+    check: str  # a registered check: build, start, contract, schemathesis, ...
+    visibility: Literal["visible", "hidden", "after_due_date", "after_published"] = "visible"
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to the check
+    docker_only: bool = False  # cannot be observed without Docker (reported "not checked" locally)
+
+
+class Assignment(_Model):
+    id: str
+    version: str = "1"
+    title: str
+    spec: str = "openapi.yaml"
+    tests: str = "tests"
+    runtime: Runtime = Field(default_factory=Runtime)
+    services: Services = Field(default_factory=Services)
+    fuzz: Fuzz = Field(default_factory=Fuzz)
+    total: float = 100
+    categories: list[Category]
+    items: list[Item]
+
+    model_config = ConfigDict(extra="forbid")
+    _dir: Path = Path()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Assignment:
+        cats = {c.id for c in self.categories}
+        ids = [i.id for i in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rubric item ids must be unique")
+        for item in self.items:
+            if item.category not in cats:
+                raise ValueError(f"item {item.id!r}: unknown category {item.category!r}")
+        points = sum(i.points for i in self.items)
+        if abs(points - self.total) > 1e-6:
+            raise ValueError(f"rubric points sum to {points}, not {self.total}")
+        return self
+
+    @property
+    def dir(self) -> Path:
+        return self._dir
+
+    @property
+    def spec_path(self) -> Path:
+        return self._dir / self.spec
+
+    @property
+    def tests_dir(self) -> Path:
+        return self._dir / self.tests
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever anything in the spec folder changes (journal key for batch grading)."""
+        digest = hashlib.sha256()
+        for path in sorted(p for p in self._dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(self._dir)).encode())
+            digest.update(path.read_bytes())
+        return f"{self.version}-{digest.hexdigest()[:12]}"
+
+    def item(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+
+def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment:
+    """An assignment by id (a folder of `specs/`) or by the path of its folder."""
+    folder = Path(name_or_path)
+    if not (folder / "assignment.yaml").is_file():
+        folder = specs_dir / str(name_or_path)
+    path = folder / "assignment.yaml"
+    if not path.is_file():
+        known = sorted(p.name for p in specs_dir.iterdir() if (p / "assignment.yaml").is_file())
+        raise GraderFault(f"unknown assignment {name_or_path!r}; known: {', '.join(known) or 'none'}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assignment = Assignment.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise GraderFault(f"{path} is not a valid assignment: {exc}") from exc
+    assignment._dir = folder.resolve()
+    return assignment

@@ -1,0 +1,156 @@
+"""Run an assignment's contract tests (pytest, in-process) against a Target and collect Outcomes.
+
+The tests get generic fixtures from `ContractPlugin`: `target`, `client` (an httpx.Client whose
+exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest.mark.rubric("id")`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from grader.core import Exchange, Outcome, Target, cap
+from grader.testing import Mismatch
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def record(response: httpx.Response) -> Exchange:
+    request = response.request
+    try:
+        body = request.content.decode("utf-8", "replace") if request.content else None
+    except httpx.RequestNotRead:
+        body = "<streamed body>"
+    return Exchange(
+        method=request.method,
+        url=str(request.url),
+        request_headers=dict(request.headers),
+        request_body=cap(body) if body else None,
+        status=response.status_code,
+        response_headers=dict(response.headers),
+        response_body=cap(response.text),
+    )
+
+
+class RecordingClient(httpx.Client):
+    """An httpx.Client that remembers every exchange, so a failing test can show its last request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.exchanges: list[Exchange] = []
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            response = super().send(request, **kwargs)
+        except httpx.HTTPError as exc:
+            self.exchanges.append(
+                Exchange(method=request.method, url=str(request.url),
+                         request_headers=dict(request.headers), error=f"{type(exc).__name__}: {exc}")
+            )
+            raise
+        response.read()
+        self.exchanges.append(record(response))
+        return response
+
+
+_PLAIN_ASSERT = re.compile(r"^assert (?P<actual>.+?) == (?P<expected>.+?)$", re.M)
+
+
+class ContractPlugin:
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self.outcomes: list[Outcome] = []
+        self._clients: dict[str, list[RecordingClient]] = {}
+
+    # fixtures -----------------------------------------------------------------------------
+    @pytest.fixture
+    def target(self) -> Target:
+        return self._target
+
+    @pytest.fixture
+    def db_url(self) -> str:
+        if not self._target.database_url:
+            pytest.skip("no database in this run")
+        return self._target.database_url
+
+    @pytest.fixture
+    def client(self, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+        with self.new_client(request.node.nodeid) as c:
+            yield c
+
+    @pytest.fixture
+    def client_factory(self, request: pytest.FixtureRequest) -> Any:
+        """For tests that need several clients (e.g. two users' sessions)."""
+        return lambda: self.new_client(request.node.nodeid)
+
+    def new_client(self, nodeid: str) -> RecordingClient:
+        c = RecordingClient(base_url=self._target.base_url, timeout=TIMEOUT)
+        self._clients.setdefault(nodeid, []).append(c)
+        return c
+
+    # hooks ---------------------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "rubric(item): the rubric item this test counts for")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        failed_setup = report.when == "setup" and report.failed
+        if report.when != "call" and not failed_setup:
+            if report.when == "setup" and report.skipped:
+                self._add(item, call, report, skipped=True)
+            return
+        self._add(item, call, report)
+
+    def _add(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+             skipped: bool = False) -> None:
+        marker = item.get_closest_marker("rubric")
+        rubric = str(marker.args[0]) if marker and marker.args else ""
+        exchanges = [e for c in self._clients.pop(item.nodeid, []) for e in c.exchanges]
+        doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
+        name = item.nodeid.split("::", 1)[-1]
+        result = Outcome(check="contract", name=name, item=rubric, passed=report.passed or skipped,
+                         message=doc, skipped=skipped)
+        if report.failed:
+            result.exchange = exchanges[-1] if exchanges else None
+            exc = call.excinfo.value if call.excinfo else None
+            if isinstance(exc, Mismatch):
+                result.message = f"{doc}\n{exc.what}" if doc else exc.what
+                result.expected, result.actual = exc.expected, exc.actual
+            elif isinstance(exc, AssertionError):
+                text = str(exc)
+                m = _PLAIN_ASSERT.search(text)
+                if m:
+                    result.expected, result.actual = m["expected"], m["actual"]
+                result.message = f"{doc}\n{text}".strip() if doc else text
+            elif isinstance(exc, httpx.HTTPError):
+                result.message = (f"{doc}\n" if doc else "") + f"no answer: {type(exc).__name__}: {exc}"
+            elif exc is not None:
+                result.message = (f"{doc}\n" if doc else "") + f"{type(exc).__name__}: {exc}"
+            else:
+                result.message = cap(str(report.longrepr), 1500)
+        self.outcomes.append(result)
+
+
+def run_suite(tests_dir: Path, target: Target, *, select: str | None = None,
+              quiet: bool = True) -> list[Outcome]:
+    """Run every test under `tests_dir` against `target`; one Outcome per test."""
+    plugin = ContractPlugin(target)
+    args = [str(tests_dir), "-p", "no:cacheprovider", "--import-mode=importlib",
+            "-o", "addopts=", "--rootdir", str(tests_dir), "-p", "no:randomly"]
+    if quiet:
+        args += ["-q", "--no-header", "-p", "no:terminal"]
+    if select:
+        args += ["-k", select]
+    code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        from grader.core import GraderFault
+
+        raise GraderFault(f"contract tests in {tests_dir} could not run (pytest exit {int(code)})")
+    return plugin.outcomes

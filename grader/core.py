@@ -1,0 +1,188 @@
+"""Types and errors shared by every stage. Imports nothing from the rest of the grader."""
+
+from __future__ import annotations
+
+import enum
+import shlex
+from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+LABEL = "api-grader"  # every container/network/volume the grader creates carries this label
+BODY_CAP = 4096  # bytes of a request/response body kept in a result
+
+
+class Fault(Exception):
+    """Base of the grader's own errors."""
+
+
+class GraderFault(Fault):
+    """The grader or its machine failed (Docker unreachable, Postgres did not start).
+
+    Never turned into a score: the submission is reported "not graded" and the command exits non-zero.
+    """
+
+
+class SubmissionRejected(Fault):
+    """The submission itself is unusable (unsafe archive, no Dockerfile, too big). Graded 0 with the reason."""
+
+
+class Status(enum.StrEnum):
+    GRADED = "graded"  # every stage ran; the score is the rubric's
+    REJECTED = "rejected"  # the submission could not be read
+    BUILD_FAILED = "build_failed"
+    START_FAILED = "start_failed"  # crashed or never became healthy
+    NOT_GRADED = "not_graded"  # grader fault: no score is given
+
+    @property
+    def student_fault(self) -> bool:
+        return self is not Status.NOT_GRADED
+
+
+def cap(text: str, limit: int = BODY_CAP) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [{len(text) - limit} more characters cut]"
+
+
+@dataclass
+class Target:
+    """A running app as the checks see it."""
+
+    base_url: str  # reachable from the grader process
+    env: dict[str, str] = field(default_factory=dict)  # what the app was started with (e.g. SECRET_KEY)
+    database_url: str | None = None  # the app's database, reachable from the grader (postgresql://)
+    restart: Callable[[], None] | None = None  # restart the app and wait until healthy again
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response, as a student can replay it."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str | None = None
+    status: int | None = None  # None: no response (timeout, connection refused)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str | None = None
+    error: str | None = None
+
+    def curl(self) -> str:
+        parts = ["curl", "-i", "-X", self.method]
+        for name, value in self.request_headers.items():
+            if name.lower() in {"host", "content-length", "user-agent", "accept-encoding", "connection"}:
+                continue
+            parts += ["-H", f"{name}: {value}"]
+        if self.request_body:
+            parts += ["--data-raw", self.request_body]
+        parts.append(self.url)
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "curl": self.curl()}
+
+
+@dataclass
+class Outcome:
+    """The result of one check (a contract test, a fuzzing finding, a database probe)."""
+
+    check: str  # which registered check produced it: "contract", "schemathesis", ...
+    name: str  # unique within the check: a test id, "POST /users/ · not_a_server_error · 500"
+    item: str  # the rubric item it counts for
+    passed: bool
+    message: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    exchange: Exchange | None = None  # the request that showed the failure
+    reference: Exchange | None = None  # the reference solution's answer to the same request
+    skipped: bool = False  # not checked (e.g. local mode cannot see the Dockerfile)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in asdict(self).items() if k not in {"exchange", "reference"}},
+            "exchange": self.exchange.to_dict() if self.exchange else None,
+            "reference": self.reference.to_dict() if self.reference else None,
+        }
+
+
+@dataclass
+class ItemScore:
+    id: str
+    title: str
+    category: str
+    points: float
+    max_points: float
+    visibility: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    not_checked: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.points >= self.max_points and not self.not_checked
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.passed and not o.skipped]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "category": self.category,
+            "points": self.points,
+            "max_points": self.max_points,
+            "visibility": self.visibility,
+            "passed": self.passed,
+            "not_checked": self.not_checked,
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
+
+
+@dataclass
+class CategoryScore:
+    id: str
+    title: str
+    points: float
+    max_points: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    """Everything the grader learnt about one submission; what the report stage renders."""
+
+    assignment: str
+    assignment_version: str
+    submission: str
+    seed: int
+    status: Status
+    reason: str = ""  # one line a student understands when status is not GRADED
+    score: float = 0.0
+    max_score: float = 0.0
+    categories: list[CategoryScore] = field(default_factory=list)
+    items: list[ItemScore] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+    build_log: str = ""  # tail
+    app_log: str = ""  # tail
+    runtime: str = "docker"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assignment": self.assignment,
+            "assignment_version": self.assignment_version,
+            "submission": self.submission,
+            "seed": self.seed,
+            "status": str(self.status),
+            "reason": self.reason,
+            "score": self.score,
+            "max_score": self.max_score,
+            "categories": [c.to_dict() for c in self.categories],
+            "items": [i.to_dict() for i in self.items],
+            "timings": self.timings,
+            "build_log": self.build_log,
+            "app_log": self.app_log,
+            "runtime": self.runtime,
+        }
