@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import shlex
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 LABEL = "api-grader"  # every container/network/volume the grader creates carries this label

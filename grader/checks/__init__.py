@@ -1,0 +1,67 @@
+"""Stage 5: checks. Each is a plain function registered under a name; the rubric switches it on.
+
+A check gets the run's `Context` and the rubric items that name it, and returns Outcomes, each
+naming one of those items. Checks that need a running app are not called when it never started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grader.assignment import Assignment, Item
+from grader.core import GraderFault, Outcome, Target
+
+CheckFn = Callable[["Context", list[Item]], list[Outcome]]
+
+
+@dataclass
+class Context:
+    assignment: Assignment
+    seed: int
+    runtime: str  # "docker" or "local"
+    built: bool | None  # None: not applicable (local mode)
+    build_reason: str = ""
+    started: bool = False
+    start_reason: str = ""
+    target: Target | None = None
+    reference: Target | None = None  # the reference solution, for differential checks
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registered:
+    fn: CheckFn
+    needs_app: bool
+
+
+CHECKS: dict[str, Registered] = {}
+
+
+def check(name: str, *, needs_app: bool = True) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[name] = Registered(fn, needs_app)
+        return fn
+
+    return register
+
+
+def run_checks(ctx: Context, items: list[Item]) -> list[Outcome]:
+    from grader.checks import builtin  # noqa: F401  (registers the built-in checks)
+
+    by_check: dict[str, list[Item]] = {}
+    for item in items:
+        if item.check not in CHECKS:
+            raise GraderFault(f"rubric item {item.id!r} names an unknown check {item.check!r}; "
+                              f"known: {', '.join(sorted(CHECKS))}")
+        by_check.setdefault(item.check, []).append(item)
+    outcomes: list[Outcome] = []
+    for name, its in by_check.items():
+        registered = CHECKS[name]
+        if registered.needs_app and (ctx.target is None or not ctx.started):
+            why = ctx.build_reason if ctx.built is False else ctx.start_reason or "the app did not start"
+            outcomes += [Outcome(check=name, name=f"{item.id} (not run)", item=item.id, passed=False,
+                                 message=f"Not checked: {why}") for item in its]
+            continue
+        outcomes += registered.fn(ctx, its)
+    return outcomes

@@ -7,7 +7,7 @@ exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def record(response: httpx.Response) -> Exchange:
     )
 
 
-class RecordingClient(httpx.Client):
+class RecordingClient(httpx.Client):  # type: ignore[misc]
     """An httpx.Client that remembers every exchange, so a failing test can show its last request."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -97,16 +97,14 @@ class ContractPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "rubric(item): the rubric item this test counts for")
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        failed_setup = report.when == "setup" and report.failed
-        if report.when != "call" and not failed_setup:
-            if report.when == "setup" and report.skipped:
-                self._add(item, call, report, skipped=True)
-            return
-        self._add(item, call, report)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._add(item, call, report, skipped=report.skipped)
+        return report
 
     def _add(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
              skipped: bool = False) -> None:

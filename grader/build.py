@@ -1,0 +1,98 @@
+"""Stage 2: build the student's image from their Dockerfile, with a time limit and a capped log."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests
+from docker import APIClient, DockerClient
+
+from grader.core import GraderFault
+
+LOG_LINES = 400  # build log lines kept (the report shows the tail)
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    image: str | None
+    log: str
+    seconds: float
+    reason: str = ""
+
+
+class _CancellableAPI(APIClient):  # type: ignore[misc]
+    """An APIClient that keeps the streaming build response, so a timeout can close it.
+
+    Closing the connection makes the engine cancel the build (and kill its running step).
+    """
+
+    response: requests.Response | None = None
+
+    def _stream_helper(self, response: requests.Response, decode: bool = False) -> Any:
+        self.response = response
+        return super()._stream_helper(response, decode=decode)
+
+
+def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[str, str],
+                timeout: float = 600.0) -> BuildResult:
+    api = _CancellableAPI(base_url=client.api.base_url, version=client.api.api_version,
+                          timeout=max(60, int(timeout) + 30))
+    lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+    state: dict[str, Any] = {"image": None, "error": None, "fault": None}
+    start = time.monotonic()
+
+    def consume() -> None:
+        try:
+            stream = api.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True,
+                               pull=False, decode=True)
+            for chunk in stream:
+                if "stream" in chunk:
+                    lines.extend(str(chunk["stream"]).rstrip("\n").splitlines())
+                if "error" in chunk:
+                    state["error"] = str(chunk["error"]).strip()
+                    lines.append(state["error"])
+                if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    state["image"] = chunk["aux"]["ID"]
+        except docker.errors.APIError as exc:  # e.g. Dockerfile parse errors
+            state["error"] = exc.explanation or str(exc)
+            lines.append(str(state["error"]))
+        except (requests.RequestException, docker.errors.DockerException, OSError) as exc:
+            state["fault"] = exc
+        except Exception as exc:
+            state["fault"] = exc
+
+    worker = threading.Thread(target=consume, name="docker-build", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    timed_out = worker.is_alive()
+    if timed_out:
+        if api.response is not None:
+            api.response.close()
+        worker.join(30)
+    api.close()
+    seconds = time.monotonic() - start
+    log = "\n".join(lines)
+    if timed_out:
+        return BuildResult(False, None, log, seconds, f"the build took longer than {timeout:.0f} s")
+    if state["error"]:
+        return BuildResult(False, None, log, seconds, f"docker build failed: {_last(state['error'])}")
+    if state["fault"] is not None:
+        raise GraderFault(f"lost the Docker engine during the build: {state['fault']}")
+    if not state["image"]:
+        try:
+            state["image"] = client.images.get(tag).id
+        except docker.errors.ImageNotFound:
+            return BuildResult(False, None, log, seconds, "docker build produced no image")
+    return BuildResult(True, tag, log, seconds)
+
+
+def _last(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else text[:300]

@@ -1,0 +1,42 @@
+"""The built-in checks: build, start, contract tests."""
+
+from __future__ import annotations
+
+from grader.assignment import Item
+from grader.checks import Context, check
+from grader.checks.contract import run_suite
+from grader.core import GraderFault, Outcome
+
+
+@check("build", needs_app=False)
+def build(ctx: Context, items: list[Item]) -> list[Outcome]:
+    if ctx.built is None:
+        return [Outcome(check="build", name=i.id, item=i.id, passed=False, skipped=True,
+                        message=f"Not checked in {ctx.runtime} mode: the Dockerfile was not built.")
+                for i in items]
+    return [Outcome(check="build", name=i.id, item=i.id, passed=bool(ctx.built),
+                    message="The image builds from the Dockerfile." if ctx.built else ctx.build_reason)
+            for i in items]
+
+
+@check("start", needs_app=False)
+def start(ctx: Context, items: list[Item]) -> list[Outcome]:
+    health = ctx.assignment.runtime.health_path
+    deadline = ctx.assignment.runtime.start_deadline
+    ok = f"GET {health} answered 2xx within {deadline:.0f} s of start."
+    why = ctx.build_reason if ctx.built is False else ctx.start_reason
+    return [Outcome(check="start", name=i.id, item=i.id, passed=ctx.started,
+                    message=ok if ctx.started else f"{why}", expected=None if ctx.started else ok)
+            for i in items]
+
+
+@check("contract")
+def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
+    assert ctx.target is not None
+    wanted = {i.id for i in items}
+    outcomes = run_suite(ctx.assignment.tests_dir, ctx.target)
+    known = {i.id for i in ctx.assignment.items if i.check == "contract"}
+    unknown = sorted({o.item or "(none)" for o in outcomes} - known)
+    if unknown:
+        raise GraderFault(f"contract tests name rubric items that are not contract items: {unknown}")
+    return [o for o in outcomes if o.item in wanted]

@@ -1,0 +1,445 @@
+"""Schemathesis, in-process, against a running app, driven by the assignment's own spec.
+
+`run_fuzz` loads `specs/<assignment>/openapi.yaml` (never the app's `/openapi.json`), optionally a hooks
+file from the spec folder (auth for the fuzzer), and runs the Schemathesis engine the CLI uses
+(`schemathesis.engine.from_schema(schema).execute()`) with:
+
+- a fixed seed, `derandomize`, no example database (`database = "none"`), no persistent cache;
+- one worker, so operations and requests run in a fixed order;
+- budgets in examples and stateful steps only, never wall time (`max-time` unset, Hypothesis
+  `deadline=None`, every health check suppressed because `too_slow` depends on timing);
+- only the checks asked for, named as in the CLI (`--checks`).
+
+Failures are deduplicated on (operation, check, status code) and sorted; each keeps the request that
+showed it as an `Exchange` (its `.curl()` replays it) and, for stateful failures, the curl commands
+of the earlier requests the failure needs. The report also says, per check, which operations were
+exercised and which of them failed, so the scorer can give partial credit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import itertools
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from grader.core import Exchange, GraderFault, Outcome, cap
+
+CHECK = "schemathesis"
+
+# The checks `schemathesis run --checks` knows and this grader supports.
+KNOWN_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+)
+
+# Request headers that only identify the fuzzer's run; dropped so a reproducer is stable and short.
+_NOISE_HEADERS = {"x-schemathesis-testcaseid", "user-agent", "accept-encoding", "connection", "content-length"}
+_REQUEST_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One distinct failure: an operation, a check and a status code."""
+
+    operation: str  # "POST /items/"
+    check: str  # "not_a_server_error"
+    status: int | None  # the response's status code (None: no response)
+    title: str  # "Server error"
+    message: str  # what the check expected, in Schemathesis's words
+    exchange: Exchange  # the (shrunk) request that showed it
+    steps: tuple[str, ...] = ()  # curl commands of earlier requests the failure needs (stateful)
+    phase: str = ""  # examples / coverage / fuzzing / stateful
+    occurrences: int = 1  # how many failing requests shared this key
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.operation, self.check, self.status if self.status is not None else 0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.operation} · {self.check} · {self.status if self.status is not None else 'no response'}"
+
+    def to_outcome(self, item: str) -> Outcome:
+        message = f"{self.title}: {self.message}" if self.message else self.title
+        if self.steps:
+            message += "\n\nRequests before it, to reproduce:\n" + "\n".join(self.steps)
+        return Outcome(
+            check=CHECK,
+            name=self.name,
+            item=item,
+            passed=False,
+            message=cap(message),
+            expected=_EXPECTED.get(self.check, self.title),
+            actual=f"HTTP {self.status}" if self.status is not None else "no response",
+            exchange=self.exchange,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "check": self.check,
+            "status": self.status,
+            "title": self.title,
+            "message": self.message,
+            "exchange": self.exchange.to_dict(),
+            "steps": list(self.steps),
+            "phase": self.phase,
+            "occurrences": self.occurrences,
+        }
+
+
+_EXPECTED = {
+    "not_a_server_error": "no 5xx response",
+    "status_code_conformance": "a status code the spec documents for this operation",
+    "content_type_conformance": "the Content-Type the spec documents for this response",
+    "response_schema_conformance": "a body that matches the spec's response schema",
+    "response_headers_conformance": "the response headers the spec documents",
+    "negative_data_rejection": "invalid input rejected with a 4xx",
+    "positive_data_acceptance": "valid input accepted with a 2xx",
+    "use_after_free": "404 for a deleted resource",
+    "ensure_resource_availability": "a created resource to be retrievable",
+    "ignored_auth": "401 without (or with invalid) credentials",
+    "missing_required_header": "a 4xx when a required header is missing",
+    "unsupported_method": "405 for a method the spec does not document",
+    "allow_header_conformance": "an Allow header on 405 responses",
+}
+
+
+@dataclass
+class FuzzReport:
+    """What one run found."""
+
+    findings: list[Finding]  # deduplicated, sorted by key
+    tested: dict[str, list[str]]  # check -> operations it was evaluated on (sorted)
+    failed: dict[str, list[str]]  # check -> operations it failed on (sorted)
+    operations: list[str]  # every operation of the spec that was selected
+    errors: list[str] = field(default_factory=list)  # non-fatal errors (timeouts, connection resets, auth)
+    requests: int = 0  # number of test cases sent (a rough measure of the work done)
+    seed: int = 0
+
+    def clean(self, check: str) -> list[str]:
+        """Operations the check was evaluated on and never failed."""
+        failed = set(self.failed.get(check, ()))
+        return [op for op in self.tested.get(check, ()) if op not in failed]
+
+    def outcomes(self, items: Mapping[str, str] | str) -> list[Outcome]:
+        """Outcomes for the scorer: one per finding, one passed outcome per clean (operation, check).
+
+        `items` is the rubric item for every check, or a mapping check -> rubric item
+        (checks absent from the mapping are left out).
+        """
+
+        def item_for(check: str) -> str | None:
+            return items if isinstance(items, str) else items.get(check)
+
+        result: list[Outcome] = []
+        for check in sorted(self.tested):
+            item = item_for(check)
+            if item is None:
+                continue
+            for operation in self.clean(check):
+                result.append(Outcome(check=CHECK, name=f"{operation} · {check}", item=item, passed=True))
+        for finding in self.findings:
+            item = item_for(finding.check)
+            if item is not None:
+                result.append(finding.to_outcome(item))
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "findings": [f.to_dict() for f in self.findings],
+            "tested": self.tested,
+            "failed": self.failed,
+            "operations": self.operations,
+            "errors": self.errors,
+            "requests": self.requests,
+        }
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+_hook_counter = itertools.count()
+
+
+@contextlib.contextmanager
+def _isolated_globals() -> Iterator[None]:
+    """Whatever a hooks file registers globally (hooks, auth providers) is undone on exit."""
+    from schemathesis import auths, hooks
+
+    saved_auth = list(auths.GLOBAL_AUTH_STORAGE.providers)
+    dispatcher = hooks.GLOBAL_HOOK_DISPATCHER
+    saved_hooks = copy.copy(dispatcher._hooks)
+    saved_hooks = type(saved_hooks)(list, {name: list(fns) for name, fns in saved_hooks.items()})
+    try:
+        yield
+    finally:
+        auths.GLOBAL_AUTH_STORAGE.providers = saved_auth
+        dispatcher._hooks = saved_hooks
+
+
+def load_hooks(path: Path, *, base_url: str, seed: int, env: Mapping[str, str]) -> tuple[ModuleType, list[Any]]:
+    """Execute a hooks file under a fresh module name; return it and the auth providers it registered.
+
+    The providers are taken out of Schemathesis's global registry (to be attached to one schema),
+    so loading the same file again in the same process never stacks providers. Call inside
+    `_isolated_globals()` so other global hooks it registers are undone after the run.
+    """
+    from schemathesis import auths
+
+    if not path.is_file():
+        raise GraderFault(f"fuzz hooks file not found: {path}")
+    before = list(auths.GLOBAL_AUTH_STORAGE.providers)
+    name = f"_grader_fuzz_hooks_{next(_hook_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise GraderFault(f"cannot load fuzz hooks {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses & co. look the module up while it executes
+    try:
+        spec.loader.exec_module(module)
+        configure = getattr(module, "configure", None)
+        if callable(configure):
+            configure(base_url=base_url, seed=seed, env=dict(env))
+    except Exception as exc:
+        raise GraderFault(f"fuzz hooks {path} failed to load: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(name, None)
+    providers = [p for p in auths.GLOBAL_AUTH_STORAGE.providers if not any(p is b for b in before)]
+    auths.GLOBAL_AUTH_STORAGE.providers = before
+    return module, providers
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def build_config(
+    *, base_url: str, seed: int, max_examples: int, checks: list[str], stateful: bool, max_steps: int | None = None
+) -> Any:
+    """The Schemathesis configuration of a graded run (what `schemathesis.toml` would say)."""
+    import schemathesis
+
+    unknown = sorted(set(checks) - set(KNOWN_CHECKS))
+    if unknown:
+        raise GraderFault(f"unknown Schemathesis checks {unknown}; known: {', '.join(KNOWN_CHECKS)}")
+    if max_examples < 1:
+        raise GraderFault("fuzz max_examples must be at least 1")
+    stateful_phase: dict[str, Any] = {"enabled": stateful}
+    if max_steps is not None:
+        stateful_phase["max-steps"] = max_steps
+    data: dict[str, Any] = {
+        "seed": seed,
+        "suppress-health-check": ["all"],
+        "cache": {"enabled": False},
+        "base-url": base_url.rstrip("/"),
+        "workers": 1,
+        "continue-on-failure": True,
+        "request-timeout": _REQUEST_TIMEOUT,
+        "auth": {"auto-signup": False},
+        "generation": {"max-examples": max_examples, "deterministic": True, "database": "none"},
+        "checks": {"enabled": False, **{name: {"enabled": True} for name in checks}},
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": stateful_phase,
+        },
+    }
+    try:
+        return schemathesis.Config.from_dict(data)
+    except Exception as exc:
+        raise GraderFault(f"invalid Schemathesis configuration: {exc}") from exc
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def _exchange(interaction: Any) -> Exchange:
+    request = interaction.request
+    headers = {
+        name: values[0] if isinstance(values, list) else str(values)
+        for name, values in request.headers.items()
+        if name.lower() not in _NOISE_HEADERS
+    }
+    body = request.body.decode("utf-8", "replace") if request.body else None
+    response = interaction.response
+    if response is None:
+        return Exchange(method=request.method, url=request.uri, request_headers=headers,
+                        request_body=cap(body) if body else None, error="no response")
+    response_headers = {name: ", ".join(values) for name, values in response.headers.items()}
+    try:
+        text = response.content.decode(response.encoding or "utf-8", "replace") if response.content else ""
+    except LookupError:
+        text = response.content.decode("utf-8", "replace")
+    return Exchange(
+        method=request.method,
+        url=request.uri,
+        request_headers=headers,
+        request_body=cap(body) if body else None,
+        status=response.status_code,
+        response_headers=response_headers,
+        response_body=cap(text),
+    )
+
+
+def _strip_noise(curl: str) -> str:
+    lines = [line for line in curl.splitlines() if "X-Schemathesis-TestCaseId" not in line]
+    return "\n".join(lines)
+
+
+@dataclass
+class _Collector:
+    findings: dict[tuple[str, str, int], Finding] = field(default_factory=dict)
+    tested: dict[str, set[str]] = field(default_factory=dict)
+    failed: dict[str, set[str]] = field(default_factory=dict)
+    errors: set[str] = field(default_factory=set)
+    requests: int = 0
+
+    def scenario(self, recorder: Any, phase: str) -> None:
+        self.requests += len(recorder.interactions)
+        for case_id, nodes in recorder.checks.items():
+            node_case = recorder.cases.get(case_id)
+            if node_case is None:
+                continue
+            case_operation: str = node_case.value.operation.label
+            for node in nodes:
+                self.tested.setdefault(node.name, set()).add(case_operation)
+                info = node.failure_info
+                if info is None or str(node.status) != "failure":
+                    continue
+                self._failure(recorder, case_id, node.name, info, phase, case_operation)
+
+    def _failure(self, recorder: Any, case_id: str, check: str, info: Any, phase: str, fallback: str) -> None:
+        failure = info.failure
+        failing_id = failure.case_id or case_id
+        operation = failure.operation or fallback
+        interaction = recorder.interactions.get(failing_id)
+        if interaction is None:
+            return
+        self.failed.setdefault(check, set()).add(operation)
+        self.tested.setdefault(check, set()).add(operation)
+        exchange = _exchange(interaction)
+        steps = tuple(_strip_noise(step.curl) for step in info.steps if step.case_id != failing_id)
+        finding = Finding(
+            operation=operation,
+            check=check,
+            status=exchange.status,
+            title=str(failure.title),
+            message=str(failure.message),
+            exchange=exchange,
+            steps=steps,
+            phase=phase,
+        )
+        existing = self.findings.get(finding.key)
+        if existing is None:
+            self.findings[finding.key] = finding
+            return
+        # Keep the smallest reproducer; ties broken by text so the choice never depends on order.
+        count = existing.occurrences + 1
+        if _size(finding) < _size(existing):
+            existing = finding
+        self.findings[finding.key] = _replace_count(existing, count)
+
+    def report(self, operations: list[str], seed: int) -> FuzzReport:
+        return FuzzReport(
+            findings=[self.findings[key] for key in sorted(self.findings)],
+            tested={check: sorted(ops) for check, ops in sorted(self.tested.items())},
+            failed={check: sorted(ops) for check, ops in sorted(self.failed.items())},
+            operations=sorted(operations),
+            errors=sorted(self.errors),
+            requests=self.requests,
+            seed=seed,
+        )
+
+
+def _size(finding: Finding) -> tuple[int, int, str]:
+    exchange = finding.exchange
+    text = f"{exchange.url} {exchange.request_body or ''}"
+    return (len(finding.steps), len(text), text)
+
+
+def _replace_count(finding: Finding, count: int) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, occurrences=count)
+
+
+def run_fuzz(
+    *,
+    spec: Path,
+    base_url: str,
+    seed: int,
+    max_examples: int,
+    checks: list[str],
+    stateful: bool,
+    hooks: Path | None = None,
+    env: dict[str, str] | None = None,
+    max_steps: int | None = None,
+) -> FuzzReport:
+    """Fuzz the app at `base_url` with the assignment's spec; deterministic for a given seed and app.
+
+    Raises GraderFault when the spec, the hooks file or the configuration is unusable (the grader's
+    fault); anything the app does (errors, timeouts, a broken token endpoint) ends up in the report.
+    """
+    import schemathesis
+    from schemathesis.core.result import Ok
+    from schemathesis.engine import events, from_schema
+
+    if not spec.is_file():
+        raise GraderFault(f"spec not found: {spec}")
+    config = build_config(
+        base_url=base_url, seed=seed, max_examples=max_examples, checks=checks, stateful=stateful,
+        max_steps=max_steps,
+    )
+    collector = _Collector()
+    with _isolated_globals():
+        providers: list[Any] = []
+        if hooks is not None:
+            _, providers = load_hooks(hooks, base_url=base_url, seed=seed, env=env or {})
+        try:
+            schema = schemathesis.openapi.from_path(spec, config=config)
+        except Exception as exc:
+            raise GraderFault(f"cannot load the spec {spec}: {type(exc).__name__}: {exc}") from exc
+        schema.auth.providers.extend(providers)
+        operations = [
+            result.ok().label for result in schema.get_all_operations() if isinstance(result, Ok)
+        ]
+        fatal: list[str] = []
+        for event in from_schema(schema).execute():
+            if isinstance(event, events.ScenarioFinished):
+                if event.phase.value in ("probing", "schema_analysis", "auth_bootstrap"):
+                    continue
+                collector.scenario(event.recorder, event.phase.value)
+            elif isinstance(event, events.NonFatalError):
+                collector.errors.add(f"{event.label}: {event.info.title}: {_first_line(event.info.message)}")
+            elif isinstance(event, events.FatalError):
+                fatal.append(f"{type(event.exception).__name__}: {event.exception}")
+            elif isinstance(event, events.EngineFinished):
+                for failure in getattr(event, "failures", None) or []:
+                    collector.errors.add(f"run check: {failure.title}: {_first_line(failure.message)}")
+    if fatal:
+        raise GraderFault("Schemathesis stopped: " + "; ".join(fatal))
+    return collector.report(operations, seed)
+
+
+def _first_line(text: str) -> str:
+    text = text.strip()
+    return text.splitlines()[0] if text else ""

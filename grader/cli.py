@@ -1,0 +1,109 @@
+"""The `grader` command: a thin layer over the keyword-only Python API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from grader.core import GraderFault, Result, Status
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Grade web-API assignments: build, run beside Postgres, test, fuzz, score, report.")
+images_app = typer.Typer(no_args_is_help=True, help="Base images without a registry.")
+app.add_typer(images_app, name="images")
+console = Console(stderr=True)
+
+EXIT_FAULT = 2
+
+
+def _print_result(result: Result, out: Path | None) -> None:
+    from grader.report import summary
+
+    style = {Status.GRADED: "green", Status.NOT_GRADED: "yellow"}.get(result.status, "red")
+    console.print(f"[bold {style}]{summary(result)}[/]")
+    for cat in result.categories:
+        console.print(f"  {cat.title:<34} {cat.points:>6g} / {cat.max_points:g}")
+    if out is not None:
+        console.print(f"report: {out / 'report.html'}   results: {out / 'results.json'}")
+
+
+@app.command()
+def grade(
+    submission: Annotated[str, typer.Argument(help="Folder, .zip/.tar.gz archive, or git URL/path")],
+    assignment: Annotated[str, typer.Option("--assignment", "-a", help="Assignment id or spec folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write report.html and results.json")],
+    seed: Annotated[int, typer.Option(help="Fuzzing seed: same seed, same grade")] = 0,
+    ref: Annotated[str | None, typer.Option(help="Git branch, tag or commit")] = None,
+    postgres_image: Annotated[str, typer.Option(help="Postgres image for the database service")] = "postgres:15",
+    build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
+) -> None:
+    """Grade one submission end to end in Docker."""
+    from grader.pipeline import grade as run_grade
+
+    try:
+        result = run_grade(submission_path=submission, assignment=assignment, out=out, seed=seed,
+                           ref=ref, postgres_image=postgres_image, build_timeout=build_timeout,
+                           log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+    except GraderFault as exc:
+        console.print(f"[bold yellow]not graded:[/] {exc}")
+        raise typer.Exit(EXIT_FAULT) from None
+    _print_result(result, out)
+    if result.status is Status.NOT_GRADED:
+        raise typer.Exit(EXIT_FAULT)
+
+
+@app.command()
+def cleanup() -> None:
+    """Remove containers, networks and volumes left by earlier (killed) runs."""
+    from grader import engine
+
+    try:
+        removed = engine.cleanup(engine.connect())
+    except GraderFault as exc:
+        console.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    console.print(f"removed {len(removed)} object(s)" + ("".join(f"\n  {r}" for r in removed)))
+
+
+@images_app.command("build-offline")
+def build_offline(
+    python_tag: Annotated[str, typer.Option(help="Tag of the Python base image")] = "python:3.11-slim",
+    postgres_tag: Annotated[str, typer.Option(help="Tag of the Postgres image")] = "postgres:15",
+    ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to trust inside the images")] = None,
+    mirror: Annotated[str, typer.Option(help="Debian mirror")] = "http://deb.debian.org/debian",
+    force: Annotated[bool, typer.Option(help="Rebuild even if the images exist")] = False,
+) -> None:
+    """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
+    from grader import offline
+
+    kwargs = {} if ca_bundle is None else {"ca_bundle": ca_bundle}
+    try:
+        built = offline.build_offline_images(python_tag=python_tag, postgres_tag=postgres_tag,
+                                             mirror=mirror, force=force, log=console.print, **kwargs)
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    console.print(f"built: {', '.join(built) or 'nothing (all present; --force rebuilds)'}")
+
+
+@images_app.command("add-ca")
+def add_ca(
+    image: Annotated[str, typer.Argument(help="Image to extend, e.g. python:3.11-slim")],
+    ca_bundle: Annotated[Path, typer.Option(help="CA bundle (PEM) to trust")] = Path("/etc/ssl/certs/ca-certificates.crt"),
+    tag: Annotated[str | None, typer.Option(help="Tag of the result (default: replace IMAGE)")] = None,
+) -> None:
+    """Make an image trust a CA bundle (behind a TLS-intercepting proxy): sets PIP_CERT too."""
+    from grader import offline
+
+    try:
+        console.print(offline.add_ca_bundle(image=image, ca_bundle=ca_bundle, tag=tag))
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+
+
+if __name__ == "__main__":
+    app()

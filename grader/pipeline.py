@@ -1,0 +1,105 @@
+"""The whole run for one submission: submission → build → services → run → checks → score → report.
+
+`grade()` is the Python API behind `grader grade`. A student's fault (unusable archive, failed
+build, crashed app, failed checks) is a graded Result; a grader fault becomes a Result with status
+NOT_GRADED and no score, and the CLI exits non-zero.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from grader import assignment as assignments
+from grader import build, engine, report, run, services, submission
+from grader.checks import Context, run_checks
+from grader.core import GraderFault, Result, Status, SubmissionRejected, Target
+from grader.score import categories, score_items
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
+          seed: int = 0, ref: str | None = None, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
+          build_timeout: float = 600.0, log: Log = _quiet) -> Result:
+    spec = assignments.load(assignment)
+    result = Result(assignment=spec.id, assignment_version=spec.fingerprint,
+                    submission=str(submission_path), seed=seed, status=Status.GRADED,
+                    max_score=spec.total)
+    run_id = uuid.uuid4().hex[:12]
+    labels = engine.labels(run_id)
+    timings = result.timings
+    begin = time.monotonic()
+    ctx = Context(assignment=spec, seed=seed, runtime="docker", built=False)
+    client = None
+    svc: services.Services | None = None
+    app: run.App | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-") as work:
+            try:
+                log("reading the submission")
+                root = submission.prepare(submission_path, workdir=Path(work), ref=ref)
+            except SubmissionRejected as exc:
+                result.status, result.reason = Status.REJECTED, str(exc)
+                ctx.build_reason = f"the submission was refused: {exc}"
+                root = None
+            if root is not None:
+                client = engine.connect()
+                tag = f"api-grader-sub:{submission.tree_hash(root)[:16]}"
+                log("building the image")
+                built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout)
+                timings["build"] = round(built.seconds, 2)
+                result.build_log = engine.tail(built.log)
+                ctx.built, ctx.build_reason = built.ok, built.reason
+                if not built.ok:
+                    result.status, result.reason = Status.BUILD_FAILED, built.reason
+        if ctx.built and client is not None:
+            log("starting services")
+            t = time.monotonic()
+            svc = services.start(client, spec, labels=labels, postgres_image=postgres_image)
+            timings["database_ready"] = round(time.monotonic() - t, 2)
+            env = run.expand_env(spec.runtime, svc.values)
+            log("starting the app")
+            started = run.start_app(client, tag, runtime=spec.runtime, env=env,
+                                    network=svc.network.name, labels=labels)
+            timings["app_ready"] = round(started.seconds, 2)
+            app = started.app
+            if started.reason:
+                result.status, result.reason = Status.START_FAILED, started.reason
+                ctx.start_reason = started.reason
+            elif app is not None:
+                ctx.started = True
+                ctx.target = Target(base_url=app.base_url, env=env,
+                                    database_url=svc.grader_database_url, restart=app.restart)
+        log("running checks")
+        t = time.monotonic()
+        outcomes = run_checks(ctx, spec.items)
+        timings["checks"] = round(time.monotonic() - t, 2)
+        if app is not None:
+            result.app_log = app.logs()
+        result.items = score_items(spec.items, outcomes)
+        result.categories = categories(spec, result.items)
+        result.score = round(sum(i.points for i in result.items), 2)
+    except GraderFault as exc:
+        result.status, result.reason = Status.NOT_GRADED, str(exc)
+        result.score, result.items, result.categories = 0.0, [], []
+    finally:
+        t = time.monotonic()
+        if app is not None:
+            app.stop()
+        if svc is not None:
+            svc.stop()
+        if client is not None:
+            engine.cleanup(client, run_id)
+        timings["cleanup"] = round(time.monotonic() - t, 2)
+        timings["total"] = round(time.monotonic() - begin, 2)
+    if out is not None:
+        report.write(result, out)
+    return result

@@ -1,0 +1,125 @@
+"""Stage 7: render a Result — results.json (Gradescope's format) and report.html (jinja2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from grader.core import ItemScore, Result, Status
+
+_env = Environment(loader=PackageLoader("grader", "templates"),
+                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+STATUS_TEXT = {
+    Status.GRADED: "Graded",
+    Status.REJECTED: "Submission refused",
+    Status.BUILD_FAILED: "The Docker image did not build",
+    Status.START_FAILED: "The app did not start",
+    Status.NOT_GRADED: "Not graded (grader problem, not yours)",
+}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file, fsync and rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def item_output(item: ItemScore) -> str:
+    if item.not_checked:
+        return "\n".join(o.message for o in item.outcomes)
+    lines = []
+    total = sum(1 for o in item.outcomes if not o.skipped)
+    passed = sum(1 for o in item.outcomes if o.passed and not o.skipped)
+    if total:
+        lines.append(f"{passed}/{total} checks passed.")
+    for o in item.failures:
+        lines.append(f"\n✗ {o.name}: {o.message}".rstrip())
+        if o.expected is not None:
+            lines.append(f"  expected: {o.expected}")
+        if o.actual is not None:
+            lines.append(f"  actual:   {o.actual}")
+        if o.exchange is not None:
+            lines.append(f"  reproduce: {o.exchange.curl()}")
+        if o.reference is not None and o.reference.status is not None:
+            lines.append(f"  reference solution answered {o.reference.status}: {o.reference.response_body or ''}")
+    return "\n".join(lines)
+
+
+def gradescope(result: Result) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "execution_time": round(result.timings.get("total", 0.0), 2),
+        "output": summary(result),
+        "output_format": "text",
+        "extra_data": {
+            "status": str(result.status),
+            "reason": result.reason,
+            "assignment": result.assignment,
+            "assignment_version": result.assignment_version,
+            "seed": result.seed,
+            "runtime": result.runtime,
+            "timings": result.timings,
+            "categories": [c.to_dict() for c in result.categories],
+        },
+        "tests": [
+            {
+                "name": f"{item.category}: {item.title}",
+                "score": item.points,
+                "max_score": item.max_points,
+                "status": "passed" if item.passed else "failed",
+                "output": item_output(item),
+                "tags": [item.category, item.id],
+                "visibility": item.visibility,
+            }
+            for item in result.items
+        ],
+    }
+    if result.status is not Status.NOT_GRADED:
+        data["score"] = result.score  # never a score for a run the grader itself could not finish
+    return data
+
+
+def summary(result: Result) -> str:
+    head = f"{result.assignment}: {STATUS_TEXT[result.status]}"
+    if result.status is Status.NOT_GRADED:
+        return f"{head}. {result.reason}"
+    text = f"{head}. Score {result.score:g}/{result.max_score:g}."
+    if result.reason:
+        text += f" {result.reason}"
+    return text
+
+
+def html(result: Result) -> str:
+    template = _env.get_template("report.html.j2")
+    return template.render(r=result, status_text=STATUS_TEXT[result.status],
+                           items_by_cat=_items_by_category(result), item_output=item_output)
+
+
+def _items_by_category(result: Result) -> dict[str, list[ItemScore]]:
+    grouped: dict[str, list[ItemScore]] = {c.id: [] for c in result.categories}
+    for item in result.items:
+        grouped.setdefault(item.category, []).append(item)
+    return grouped
+
+
+def write(result: Result, out: Path) -> dict[str, Path]:
+    paths = {"results.json": out / "results.json", "report.html": out / "report.html",
+             "full.json": out / "full.json"}
+    write_atomic(paths["results.json"], json.dumps(gradescope(result), indent=2, ensure_ascii=False))
+    write_atomic(paths["full.json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    write_atomic(paths["report.html"], html(result))
+    return paths

@@ -1,0 +1,145 @@
+"""Stage 4: start the app container with the assignment's env contract and wait until healthy.
+
+The wait is explicit: poll the health path until it answers 2xx, the container exits, or the
+deadline passes — whichever comes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker.errors
+import httpx
+from docker import DockerClient
+from docker.models.containers import Container
+
+from grader.assignment import Runtime
+from grader.core import GraderFault
+from grader.engine import tail
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str = "512m"
+    cpus: float = 1.0
+    pids: int = 256
+
+
+@dataclass
+class App:
+    container: Container
+    base_url: str
+    runtime: Runtime
+
+    def logs(self) -> str:
+        try:
+            raw = self.container.logs(tail=200)
+        except docker.errors.DockerException:
+            return ""
+        return tail(raw.decode("utf-8", "replace"))
+
+    def restart(self) -> None:
+        """Restart the container and wait until it is healthy again (the published port may move)."""
+        self.container.restart(timeout=5)
+        self.base_url = _base_url(self.container, self.runtime.port)
+        reason = wait_healthy(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
+                              alive=lambda: _alive(self.container))
+        if reason:
+            raise AssertionError(f"after a restart: {reason}")
+
+    def stop(self) -> None:
+        with contextlib.suppress(docker.errors.DockerException):
+            self.container.remove(force=True, v=True)
+
+
+@dataclass
+class Started:
+    app: App | None
+    seconds: float
+    reason: str = ""  # why it is not healthy
+    log: str = ""
+
+
+def expand_env(runtime: Runtime, values: dict[str, str]) -> dict[str, str]:
+    """Fill `${name}` placeholders of the runtime contract's env from the services' values."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise GraderFault(f"the assignment's env needs ${{{key}}}, which no service provides")
+        return values[key]
+
+    return {name: re.sub(r"\$\{(\w+)\}", fill, value) for name, value in runtime.env.items()}
+
+
+def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[str, str],
+              network: str, labels: dict[str, str], limits: Limits = Limits(),
+              name: str | None = None) -> Started:
+    begin = time.monotonic()
+    try:
+        container = client.containers.run(
+            image, detach=True, name=name, environment=env, labels=labels, network=network,
+            ports={f"{runtime.port}/tcp": ("127.0.0.1", None)},
+            mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"],
+            init=True,
+        )
+    except docker.errors.APIError as exc:
+        if exc.is_client_error():
+            return Started(None, time.monotonic() - begin, f"the container could not start: {exc.explanation}")
+        raise GraderFault(f"Docker could not start the app container: {exc}") from exc
+    app = App(container=container, base_url=_base_url(container, runtime.port), runtime=runtime)
+    reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
+                          alive=lambda: _alive(container))
+    seconds = time.monotonic() - begin
+    if reason:
+        return Started(app, seconds, reason, app.logs())
+    return Started(app, seconds)
+
+
+def _base_url(container: Container, port: int) -> str:
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    if not bindings:
+        return "http://127.0.0.1:1"  # not running: nothing answers, the wait reports the exit
+    return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+
+
+def _alive(container: Container) -> str | None:
+    """None while running; otherwise why it stopped."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return "the container disappeared"
+    state = container.attrs["State"]
+    if state["Status"] in {"created", "running", "restarting"}:
+        return None
+    if state.get("OOMKilled"):
+        return "the app was killed: out of memory"
+    return f"the app exited with code {state.get('ExitCode')} before answering"
+
+
+def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None]) -> str:
+    """Poll `url` until it answers 2xx. Returns "" when healthy, else the reason it is not."""
+    end = time.monotonic() + deadline
+    interval, last = 0.1, "no answer yet"
+    with httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0)) as http:
+        while True:
+            try:
+                response = http.get(url)
+                if response.is_success:
+                    return ""
+                last = f"{url.rsplit('/', 1)[-1] or '/'} answered {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = f"no answer ({type(exc).__name__})"
+            stopped = alive()
+            if stopped:
+                return stopped
+            if time.monotonic() >= end:
+                return f"not healthy within {deadline:.0f} s: {last}"
+            time.sleep(min(interval, max(0.0, end - time.monotonic())))
+            interval = min(interval * 1.5, 1.0)
