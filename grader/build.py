@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 import docker.errors
 import requests
 from docker import APIClient, DockerClient
+from docker.utils import kwargs_from_env
 
 from grader.core import GraderFault
 
@@ -42,7 +44,8 @@ class _CancellableAPI(APIClient):  # type: ignore[misc]
 
 def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[str, str],
                 timeout: float = 600.0) -> BuildResult:
-    api = _CancellableAPI(base_url=client.api.base_url, version=client.api.api_version,
+    # Same engine as `client` (both come from the environment: DOCKER_HOST, TLS settings).
+    api = _CancellableAPI(**kwargs_from_env(), version=client.api.api_version,
                           timeout=max(60, int(timeout) + 30))
     lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
     state: dict[str, Any] = {"image": None, "error": None, "fault": None}
@@ -73,8 +76,7 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     worker.join(timeout)
     timed_out = worker.is_alive()
     if timed_out:
-        if api.response is not None:
-            api.response.close()
+        _hang_up(api.response)
         worker.join(30)
     api.close()
     seconds = time.monotonic() - start
@@ -91,6 +93,23 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
         except docker.errors.ImageNotFound:
             return BuildResult(False, None, log, seconds, "docker build produced no image")
     return BuildResult(True, tag, log, seconds)
+
+
+def _hang_up(response: requests.Response | None) -> None:
+    """Shut the build connection's socket down: that wakes the blocked reader (a plain close() from
+    another thread does not) and makes the engine cancel the build."""
+    if response is None:
+        return
+    conn = getattr(response.raw, "_connection", None) or getattr(response.raw, "_fp", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _last(text: str) -> str:

@@ -56,6 +56,49 @@ def grade(
 
 
 @app.command()
+def setup(
+    for_tests: Annotated[bool, typer.Option("--for-tests", help="Also install what the test suite needs")] = False,
+) -> None:
+    """Make this machine ready: a Docker engine (installed and started if none answers), base images."""
+    from grader import machine
+
+    try:
+        machine.setup(for_tests=for_tests, log=console.print)
+    except GraderFault as exc:
+        console.print(f"[red]setup failed:[/] {exc}")
+        raise typer.Exit(EXIT_FAULT) from None
+
+
+@app.command()
+def demo(
+    assignment: Annotated[str, typer.Option("--assignment", "-a")] = "fastapi-db-auth",
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Grade the bundled examples: the reference solution and the assignment's sample submissions."""
+    from grader.assignment import load
+    from grader.pipeline import grade as run_grade
+
+    try:
+        spec = load(assignment)
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    repo = spec.dir.parent.parent
+    samples = [("reference", repo / "reference_solution" / spec.id)]
+    samples += sorted((p.name, p) for p in (spec.dir / "examples").glob("*") if p.is_dir())
+    faults = 0
+    for name, path in samples:
+        console.rule(f"{name}: {path}")
+        result = run_grade(submission_path=path, assignment=spec.id, out=out / name, seed=seed,
+                           log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+        _print_result(result, out / name)
+        faults += result.status is Status.NOT_GRADED
+    if faults:
+        raise typer.Exit(EXIT_FAULT)
+
+
+@app.command()
 def cleanup() -> None:
     """Remove containers, networks and volumes left by earlier (killed) runs."""
     from grader import engine

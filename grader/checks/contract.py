@@ -143,7 +143,7 @@ def run_suite(tests_dir: Path, target: Target, *, select: str | None = None,
     args = [str(tests_dir), "-p", "no:cacheprovider", "--import-mode=importlib",
             "-o", "addopts=", "--rootdir", str(tests_dir), "-p", "no:randomly"]
     if quiet:
-        args += ["-q", "--no-header", "-p", "no:terminal"]
+        args += ["-p", "no:terminal"]
     if select:
         args += ["-k", select]
     code = pytest.main(args, plugins=[plugin])

@@ -1,0 +1,203 @@
+"""The whole pipeline in real Docker on a tiny assignment written by the test itself.
+
+Also shows the grader is assignment-agnostic: this assignment has no database and its own rubric.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from docker import DockerClient
+
+from grader.core import LABEL, Status
+from grader.pipeline import grade
+
+pytestmark = pytest.mark.docker
+
+SERVER = '''
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/health":
+            body = {"status": "ok"}
+        elif self.path == "/hello":
+            body = {"greeting": os.environ.get("GREETING", "?") if "%(mode)s" != "wrong" else "bye"}
+        else:
+            self.send_response(404); self.end_headers(); return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+print("serving", flush=True)
+ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+'''
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> DockerClient:
+    """A Docker engine is required: CI starts one (`grader setup`); a missing engine fails, never skips."""
+    from grader import engine
+    from grader.core import GraderFault
+
+    try:
+        client = engine.connect()
+    except GraderFault as exc:
+        pytest.fail(f"{exc} — run `grader setup` first")
+    missing = [t for t in ("python:3.11-slim",) if not client.images.list(name=t)]
+    if missing:
+        pytest.fail(f"base images {missing} are missing — run `grader setup`")
+    return client
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = tmp_path_factory.mktemp("specs") / "mini"
+    (spec / "tests").mkdir(parents=True)
+    (spec / "assignment.yaml").write_text(textwrap.dedent("""
+        id: mini
+        title: Mini greeting service
+        runtime:
+          port: 8000
+          health_path: /health
+          start_deadline: 8
+          env: {GREETING: hello, SECRET: "${random_secret}"}
+        categories:
+          - {id: deploy, title: Deploy}
+          - {id: api, title: API}
+        items:
+          - {id: builds, title: The image builds, category: deploy, points: 20, check: build}
+          - {id: starts, title: The app starts, category: deploy, points: 30, check: start}
+          - {id: hello, title: GET /hello greets, category: api, points: 50, check: contract}
+    """))
+    (spec / "openapi.yaml").write_text("openapi: 3.1.0\ninfo: {title: mini, version: '1'}\npaths: {}\n")
+    (spec / "tests" / "test_hello.py").write_text(textwrap.dedent('''
+        import pytest
+        from grader.testing import expect_equal, expect_status
+
+        @pytest.mark.rubric("hello")
+        def test_hello(client, target):
+            """GET /hello answers the GREETING the grader passed."""
+            r = client.get("/hello")
+            expect_status(r, 200)
+            expect_equal(r.json(), {"greeting": target.env["GREETING"]}, "GET /hello body")
+
+        @pytest.mark.rubric("hello")
+        def test_secret_is_random(target):
+            """The grader passes a fresh secret."""
+            assert len(target.env["SECRET"]) >= 32
+    '''))
+    return spec
+
+
+def _submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
+                cmd: str = '["python", "app.py"]') -> Path:
+    root.mkdir(parents=True)
+    (root / "app.py").write_text(SERVER % {"mode": mode})
+    (root / "Dockerfile").write_text(
+        f"FROM python:3.11-slim\nWORKDIR /srv\n{dockerfile_extra}COPY app.py .\nCMD {cmd}\n"
+    )
+    return root
+
+
+def _leftovers(client: DockerClient) -> list[str]:
+    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})] + [
+        n.name for n in client.networks.list(filters={"label": LABEL})
+    ]
+
+
+def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "good")
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.GRADED, result.reason
+    assert result.score == 100
+    assert set(result.timings) >= {"build", "app_ready", "checks", "total"}
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["score"] == 100 and len(data["tests"]) == 3
+    assert {t["status"] for t in data["tests"]} == {"passed"}
+    assert data["extra_data"]["timings"]["total"] > 0
+    assert not _leftovers(docker_client)
+
+
+def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
+                                                     docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "wrong", mode="wrong")
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.GRADED
+    assert result.score == 75  # 20 + 30 + half of 50
+    item = next(i for i in result.items if i.id == "hello")
+    failure = item.failures[0]
+    assert failure.expected == '{"greeting": "hello"}' and failure.actual == '{"greeting": "bye"}'
+    assert failure.exchange is not None and failure.exchange.curl().startswith("curl -i -X GET")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "GET /hello greets" in html and "curl -i -X GET" in html and "bye" in html
+    assert not _leftovers(docker_client)
+
+
+def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
+                                              docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "broken", dockerfile_extra="RUN echo about to fail && exit 3\n")
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.BUILD_FAILED
+    assert result.score == 0
+    assert "exit" in result.reason.lower() or "returned a non-zero code" in result.reason
+    assert "about to fail" in result.build_log
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "did not build" in html and "about to fail" in html
+    assert not _leftovers(docker_client)
+
+
+def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "exits", cmd='["python", "-c", "print(\'boom: no config\'); exit(3)"]')
+    begin = time.monotonic()
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert time.monotonic() - begin < 60
+    assert result.status is Status.START_FAILED
+    assert "exited with code 3" in result.reason
+    assert "boom: no config" in result.app_log
+    assert result.score == 20  # it built
+    assert "boom: no config" in (tmp_path / "out" / "report.html").read_text()
+    assert not _leftovers(docker_client)
+
+
+def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "silent", cmd='["sleep", "3600"]')
+    begin = time.monotonic()
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert time.monotonic() - begin < 60
+    assert result.status is Status.START_FAILED
+    assert "within 8 s" in result.reason
+    assert result.score == 20
+    assert not _leftovers(docker_client)
+
+
+def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "slow", dockerfile_extra="RUN sleep 600\n")
+    begin = time.monotonic()
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out", build_timeout=5)
+    assert time.monotonic() - begin < 60
+    assert result.status is Status.BUILD_FAILED
+    assert "longer than 5 s" in result.reason
+    assert not _leftovers(docker_client)
+
+
+def test_unsafe_archive_is_refused(mini: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Dockerfile", "FROM python:3.11-slim\n")
+        zf.writestr("../../escape.txt", "x")
+    result = grade(submission_path=archive, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.REJECTED
+    assert "outside the submission" in result.reason
+    assert result.score == 0
+    assert "outside the submission" in (tmp_path / "out" / "report.html").read_text()
