@@ -33,6 +33,7 @@ class Services(_Model):
 class Fuzz(_Model):
     max_examples: int = 25
     stateful: bool = True
+    max_steps: int | None = None  # per stateful scenario
     hooks: str | None = None  # a Python file in the spec folder (auth for the fuzzer)
 
 

@@ -115,17 +115,17 @@ def cleanup() -> None:
 def build_offline(
     python_tag: Annotated[str, typer.Option(help="Tag of the Python base image")] = "python:3.11-slim",
     postgres_tag: Annotated[str, typer.Option(help="Tag of the Postgres image")] = "postgres:15",
-    ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to trust inside the images")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to trust inside the images (default: the host's)")] = None,
     mirror: Annotated[str, typer.Option(help="Debian mirror")] = "http://deb.debian.org/debian",
     force: Annotated[bool, typer.Option(help="Rebuild even if the images exist")] = False,
 ) -> None:
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
     from grader import offline
 
-    kwargs = {} if ca_bundle is None else {"ca_bundle": ca_bundle}
     try:
         built = offline.build_offline_images(python_tag=python_tag, postgres_tag=postgres_tag,
-                                             mirror=mirror, force=force, log=console.print, **kwargs)
+                                             ca_bundle=ca_bundle or offline.DEFAULT_CA_BUNDLE,
+                                             mirror=mirror, force=force, log=console.print)
     except GraderFault as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(EXIT_FAULT) from None

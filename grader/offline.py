@@ -52,6 +52,9 @@ def _default_ca_bundle() -> Path | None:
     return HOST_CA_BUNDLE if HOST_CA_BUNDLE.is_file() else None
 
 
+DEFAULT_CA_BUNDLE = _default_ca_bundle()
+
+
 @dataclass(frozen=True)
 class _Spec:
     name: str  # "python" / "postgres" (cache file and rootfs tag)
@@ -232,9 +235,7 @@ def _debootstrap_binary() -> str:
     return found
 
 
-def _rootfs_tarball(
-    spec: _Spec, *, suite: str, mirror: str, log: Callable[[str], None]
-) -> Path:
+def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str, log: Callable[[str], None]) -> Path:
     """The cached debootstrap tarball for ``spec``, made when missing."""
     key = _key(spec, suite=suite, mirror=mirror)
     tarball = CACHE_DIR / f"rootfs-{suite}-{spec.name}-{key}.tar"
@@ -306,12 +307,25 @@ def _rootfs_image(
     if not force and _exists(client, tag):
         log(f"{spec.name}: root filesystem image {tag} present")
         return tag
+    # force: a deleted cache means a fresh debootstrap; an unchanged tarball is not re-imported
     tarball = _rootfs_tarball(spec, suite=suite, mirror=mirror, log=log)
+    st = tarball.stat()
+    stamp = f"{st.st_size}-{st.st_mtime_ns}"
+    if _exists(client, tag):
+        labels = client.images.get(tag).labels or {}
+        if labels.get(f"{OFFLINE_LABEL}.rootfs") == stamp:
+            log(f"{spec.name}: root filesystem image {tag} matches the cached tarball")
+            return tag
     log(f"{spec.name}: importing {tarball.name} as {tag}")
     repository, _, version = tag.rpartition(":")
     try:
         # a path is streamed from disk by the SDK, never read whole into memory
-        answer = client.api.import_image(src=str(tarball), repository=repository, tag=version)
+        answer = client.api.import_image(
+            src=str(tarball),
+            repository=repository,
+            tag=version,
+            changes=[f'LABEL {OFFLINE_LABEL}.rootfs="{stamp}"'],
+        )
     except docker.errors.APIError as exc:
         raise GraderFault(f"docker import of {tarball} failed: {exc}") from exc
     if "error" in str(answer) and not _exists(client, tag):
@@ -328,7 +342,7 @@ def build_offline_images(
     *,
     python_tag: str = "python:3.11-slim",
     postgres_tag: str = "postgres:15",
-    ca_bundle: Path | None = _default_ca_bundle(),
+    ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
     mirror: str = "http://deb.debian.org/debian",
     suite: str = "bookworm",
     force: bool = False,
@@ -377,7 +391,7 @@ def add_ca_bundle(*, image: str, ca_bundle: Path, tag: str | None = None) -> str
         if not _exists(client, image):
             raise GraderFault(f"image {image} not found locally; pull or build it first")
         ca_lines, ca_files = _ca_lines(ca_bundle)
-        dockerfile = f"FROM {image}\n{ca_lines}LABEL {OFFLINE_LABEL}.ca-bundle=\"1\"\n"
+        dockerfile = f'FROM {image}\n{ca_lines}LABEL {OFFLINE_LABEL}.ca-bundle="1"\n'
         _build(client, tag=target, dockerfile=dockerfile, files=ca_files, log=lambda _line: None)
     finally:
         client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from grader.assignment import Item
 from grader.checks import Context, check
 from grader.checks.contract import run_suite
+from grader.checks.fuzz import run_fuzz
 from grader.core import GraderFault, Outcome
 
 
@@ -40,3 +41,21 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     if unknown:
         raise GraderFault(f"contract tests name rubric items that are not contract items: {unknown}")
     return [o for o in outcomes if o.item in wanted]
+
+
+@check("schemathesis")
+def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
+    """One fuzzing run with the union of the items' checks; each check scores the item naming it."""
+    assert ctx.target is not None
+    owner: dict[str, str] = {}
+    for item in items:
+        for name in item.options.get("checks", []):
+            if name in owner:
+                raise GraderFault(f"check {name!r} is in two rubric items: {owner[name]}, {item.id}")
+            owner[name] = item.id
+    fuzz = ctx.assignment.fuzz
+    hooks = ctx.assignment.dir / fuzz.hooks if fuzz.hooks else None
+    report = run_fuzz(spec=ctx.assignment.spec_path, base_url=ctx.target.base_url, seed=ctx.seed,
+                      max_examples=fuzz.max_examples, checks=sorted(owner), stateful=fuzz.stateful,
+                      hooks=hooks, env=ctx.target.env, max_steps=fuzz.max_steps)
+    return report.outcomes(owner)

@@ -51,7 +51,13 @@ KNOWN_CHECKS = (
 )
 
 # Request headers that only identify the fuzzer's run; dropped so a reproducer is stable and short.
-_NOISE_HEADERS = {"x-schemathesis-testcaseid", "user-agent", "accept-encoding", "connection", "content-length"}
+_NOISE_HEADERS = {
+    "x-schemathesis-testcaseid",
+    "user-agent",
+    "accept-encoding",
+    "connection",
+    "content-length",
+}
 _REQUEST_TIMEOUT = 10.0
 
 
@@ -131,7 +137,9 @@ class FuzzReport:
     tested: dict[str, list[str]]  # check -> operations it was evaluated on (sorted)
     failed: dict[str, list[str]]  # check -> operations it failed on (sorted)
     operations: list[str]  # every operation of the spec that was selected
-    errors: list[str] = field(default_factory=list)  # non-fatal errors (timeouts, connection resets, auth)
+    errors: list[str] = field(
+        default_factory=list
+    )  # non-fatal errors (timeouts, connection resets, auth)
     requests: int = 0  # number of test cases sent (a rough measure of the work done)
     seed: int = 0
 
@@ -156,7 +164,9 @@ class FuzzReport:
             if item is None:
                 continue
             for operation in self.clean(check):
-                result.append(Outcome(check=CHECK, name=f"{operation} · {check}", item=item, passed=True))
+                result.append(
+                    Outcome(check=CHECK, name=f"{operation} · {check}", item=item, passed=True)
+                )
         for finding in self.findings:
             item = item_for(finding.check)
             if item is not None:
@@ -196,7 +206,9 @@ def _isolated_globals() -> Iterator[None]:
         dispatcher._hooks = saved_hooks
 
 
-def load_hooks(path: Path, *, base_url: str, seed: int, env: Mapping[str, str]) -> tuple[ModuleType, list[Any]]:
+def load_hooks(
+    path: Path, *, base_url: str, seed: int, env: Mapping[str, str]
+) -> tuple[ModuleType, list[Any]]:
     """Execute a hooks file under a fresh module name; return it and the auth providers it registered.
 
     The providers are taken out of Schemathesis's global registry (to be attached to one schema),
@@ -232,14 +244,22 @@ def load_hooks(path: Path, *, base_url: str, seed: int, env: Mapping[str, str]) 
 
 
 def build_config(
-    *, base_url: str, seed: int, max_examples: int, checks: list[str], stateful: bool, max_steps: int | None = None
+    *,
+    base_url: str,
+    seed: int,
+    max_examples: int,
+    checks: list[str],
+    stateful: bool,
+    max_steps: int | None = None,
 ) -> Any:
     """The Schemathesis configuration of a graded run (what `schemathesis.toml` would say)."""
     import schemathesis
 
     unknown = sorted(set(checks) - set(KNOWN_CHECKS))
     if unknown:
-        raise GraderFault(f"unknown Schemathesis checks {unknown}; known: {', '.join(KNOWN_CHECKS)}")
+        raise GraderFault(
+            f"unknown Schemathesis checks {unknown}; known: {', '.join(KNOWN_CHECKS)}"
+        )
     if max_examples < 1:
         raise GraderFault("fuzz max_examples must be at least 1")
     stateful_phase: dict[str, Any] = {"enabled": stateful}
@@ -282,11 +302,20 @@ def _exchange(interaction: Any) -> Exchange:
     body = request.body.decode("utf-8", "replace") if request.body else None
     response = interaction.response
     if response is None:
-        return Exchange(method=request.method, url=request.uri, request_headers=headers,
-                        request_body=cap(body) if body else None, error="no response")
+        return Exchange(
+            method=request.method,
+            url=request.uri,
+            request_headers=headers,
+            request_body=cap(body) if body else None,
+            error="no response",
+        )
     response_headers = {name: ", ".join(values) for name, values in response.headers.items()}
     try:
-        text = response.content.decode(response.encoding or "utf-8", "replace") if response.content else ""
+        text = (
+            response.content.decode(response.encoding or "utf-8", "replace")
+            if response.content
+            else ""
+        )
     except LookupError:
         text = response.content.decode("utf-8", "replace")
     return Exchange(
@@ -327,7 +356,9 @@ class _Collector:
                     continue
                 self._failure(recorder, case_id, node.name, info, phase, case_operation)
 
-    def _failure(self, recorder: Any, case_id: str, check: str, info: Any, phase: str, fallback: str) -> None:
+    def _failure(
+        self, recorder: Any, case_id: str, check: str, info: Any, phase: str, fallback: str
+    ) -> None:
         failure = info.failure
         failing_id = failure.case_id or case_id
         operation = failure.operation or fallback
@@ -406,7 +437,11 @@ def run_fuzz(
     if not spec.is_file():
         raise GraderFault(f"spec not found: {spec}")
     config = build_config(
-        base_url=base_url, seed=seed, max_examples=max_examples, checks=checks, stateful=stateful,
+        base_url=base_url,
+        seed=seed,
+        max_examples=max_examples,
+        checks=checks,
+        stateful=stateful,
         max_steps=max_steps,
     )
     collector = _Collector()
@@ -429,12 +464,16 @@ def run_fuzz(
                     continue
                 collector.scenario(event.recorder, event.phase.value)
             elif isinstance(event, events.NonFatalError):
-                collector.errors.add(f"{event.label}: {event.info.title}: {_first_line(event.info.message)}")
+                collector.errors.add(
+                    f"{event.label}: {event.info.title}: {_first_line(event.info.message)}"
+                )
             elif isinstance(event, events.FatalError):
                 fatal.append(f"{type(event.exception).__name__}: {event.exception}")
             elif isinstance(event, events.EngineFinished):
                 for failure in getattr(event, "failures", None) or []:
-                    collector.errors.add(f"run check: {failure.title}: {_first_line(failure.message)}")
+                    collector.errors.add(
+                        f"run check: {failure.title}: {_first_line(failure.message)}"
+                    )
     if fatal:
         raise GraderFault("Schemathesis stopped: " + "; ".join(fatal))
     return collector.report(operations, seed)
