@@ -80,7 +80,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                                     database_url=svc.grader_database_url, restart=app.restart)
         log("running checks")
         t = time.monotonic()
-        outcomes = run_checks(ctx, spec.items)
+        outcomes = run_checks(ctx, spec.items, timings)
         timings["checks"] = round(time.monotonic() - t, 2)
         if app is not None:
             result.app_log = app.logs()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,9 +44,8 @@ class App:
         return tail(raw.decode("utf-8", "replace"))
 
     def restart(self) -> None:
-        """Restart the container and wait until it is healthy again (the published port may move)."""
+        """Restart the container and wait until it is healthy again (on the same host port)."""
         self.container.restart(timeout=5)
-        self.base_url = _base_url(self.container, self.runtime.port)
         reason = wait_healthy(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
                               alive=lambda: _alive(self.container))
         if reason:
@@ -83,7 +83,8 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
     try:
         container = client.containers.run(
             image, detach=True, name=name, environment=env, labels=labels, network=network,
-            ports={f"{runtime.port}/tcp": ("127.0.0.1", None)},
+            # a fixed host port: it must survive restarts (an ephemeral one is re-drawn)
+            ports={f"{runtime.port}/tcp": ("127.0.0.1", free_port())},
             mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
             pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"],
             init=True,
@@ -99,6 +100,12 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
     if reason:
         return Started(app, seconds, reason, app.logs())
     return Started(app, seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _base_url(container: Container, port: int) -> str:

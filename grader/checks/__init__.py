@@ -6,6 +6,7 @@ naming one of those items. Checks that need a running app are not called when it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,7 +47,9 @@ def check(name: str, *, needs_app: bool = True) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
-def run_checks(ctx: Context, items: list[Item]) -> list[Outcome]:
+def run_checks(ctx: Context, items: list[Item],
+               timings: dict[str, float] | None = None) -> list[Outcome]:
+    """Run each check the items name, once; `timings` gets "check:<name>" seconds."""
     from grader.checks import builtin  # noqa: F401  (registers the built-in checks)
 
     by_check: dict[str, list[Item]] = {}
@@ -63,5 +66,8 @@ def run_checks(ctx: Context, items: list[Item]) -> list[Outcome]:
             outcomes += [Outcome(check=name, name=f"{item.id} (not run)", item=item.id, passed=False,
                                  message=f"Not checked: {why}") for item in its]
             continue
+        begin = time.monotonic()
         outcomes += registered.fn(ctx, its)
+        if timings is not None:
+            timings[f"check:{name}"] = round(time.monotonic() - begin, 2)
     return outcomes
