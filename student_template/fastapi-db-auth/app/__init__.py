@@ -1,0 +1,1 @@
+"""Users & Items: your solution of the `fastapi-db-auth` assignment."""
