@@ -56,6 +56,13 @@ def cleanup(client: DockerClient, run_id: str | None = None) -> list[str]:
     return removed
 
 
+def leftovers(client: DockerClient) -> list[str]:
+    """Names of the grader-labelled containers and networks still present."""
+    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})] + [
+        n.name for n in client.networks.list(filters={"label": LABEL})
+    ]
+
+
 def tail(text: str, lines: int = 60, chars: int = 8000) -> str:
     kept = "\n".join(text.rstrip().splitlines()[-lines:])
     return kept[-chars:]

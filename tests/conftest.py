@@ -17,6 +17,7 @@ from typing import IO
 
 import httpx
 import pytest
+from docker import DockerClient
 
 from grader import localpg
 from grader.core import Target
@@ -28,9 +29,25 @@ HEALTH_DEADLINE = 60.0  # seconds, as the assignment's runtime contract
 
 
 @pytest.fixture(scope="session")
+def docker_client() -> DockerClient:
+    """A Docker engine with the base images; missing ones fail the test (CI must run it), never skip."""
+    from grader import engine
+    from grader.core import GraderFault
+
+    try:
+        client = engine.connect()
+    except GraderFault as exc:
+        pytest.fail(f"{exc} — run `grader setup` first")
+    missing = [t for t in ("python:3.11-slim", "postgres:15") if not client.images.list(name=t)]
+    if missing:
+        pytest.fail(f"base images {missing} are missing — run `grader setup`")
+    return client
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[localpg.LocalPostgres]:
-    if not localpg.available():
-        pytest.skip("PostgreSQL server binaries not found (install Debian's `postgresql` package)")
+    if not localpg.available():  # fail, never skip: CI must run these
+        pytest.fail("PostgreSQL server binaries not found: run `grader setup --for-tests`")
     with localpg.LocalPostgres() as pg:
         yield pg
 

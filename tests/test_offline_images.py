@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.docker
 
 PYTHON_TAG = "python:3.11-slim"
 POSTGRES_TAG = "postgres:15"
-TEST_LABELS = {"api-grader": "test"}
+TEST_LABELS = {"api-grader.test": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +36,10 @@ def client() -> Iterator[docker.DockerClient]:
     try:
         cli = docker.from_env()
         cli.ping()
-    except docker.errors.DockerException as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {exc}")
+    except docker.errors.DockerException as exc:  # fail, never skip: CI must run these
+        pytest.fail(f"no Docker engine: {exc} — run `grader setup`")
     yield cli
-    for container in cli.containers.list(all=True, filters={"label": "api-grader=test"}):
+    for container in cli.containers.list(all=True, filters={"label": "api-grader.test"}):
         container.remove(force=True)
     cli.close()
 

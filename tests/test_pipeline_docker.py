@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from grader.core import LABEL, Status
+from grader.core import Status
+from grader.engine import leftovers
 from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
@@ -40,22 +41,6 @@ class H(BaseHTTPRequestHandler):
 print("serving", flush=True)
 ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
 '''
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> DockerClient:
-    """A Docker engine is required: CI starts one (`grader setup`); a missing engine fails, never skips."""
-    from grader import engine
-    from grader.core import GraderFault
-
-    try:
-        client = engine.connect()
-    except GraderFault as exc:
-        pytest.fail(f"{exc} — run `grader setup` first")
-    missing = [t for t in ("python:3.11-slim",) if not client.images.list(name=t)]
-    if missing:
-        pytest.fail(f"base images {missing} are missing — run `grader setup`")
-    return client
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +93,6 @@ def _submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
     return root
 
 
-def _leftovers(client: DockerClient) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})] + [
-        n.name for n in client.networks.list(filters={"label": LABEL})
-    ]
-
-
 def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
     sub = _submission(tmp_path / "good")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
@@ -124,7 +103,7 @@ def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: D
     assert data["score"] == 100 and len(data["tests"]) == 3
     assert {t["status"] for t in data["tests"]} == {"passed"}
     assert data["extra_data"]["timings"]["total"] > 0
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
@@ -139,7 +118,7 @@ def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
     assert failure.exchange is not None and failure.exchange.curl().startswith("curl -i -X GET")
     html = (tmp_path / "out" / "report.html").read_text()
     assert "GET /hello greets" in html and "curl -i -X GET" in html and "bye" in html
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
@@ -152,7 +131,7 @@ def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
     assert "about to fail" in result.build_log
     html = (tmp_path / "out" / "report.html").read_text()
     assert "did not build" in html and "about to fail" in html
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -165,7 +144,7 @@ def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: Docke
     assert "boom: no config" in result.app_log
     assert result.score == 20  # it built
     assert "boom: no config" in (tmp_path / "out" / "report.html").read_text()
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -176,7 +155,7 @@ def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: 
     assert result.status is Status.START_FAILED
     assert "within 8 s" in result.reason
     assert result.score == 20
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -186,7 +165,7 @@ def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client:
     assert time.monotonic() - begin < 60
     assert result.status is Status.BUILD_FAILED
     assert "longer than 5 s" in result.reason
-    assert not _leftovers(docker_client)
+    assert not leftovers(docker_client)
 
 
 def test_unsafe_archive_is_refused(mini: Path, tmp_path: Path) -> None:

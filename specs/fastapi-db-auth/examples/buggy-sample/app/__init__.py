@@ -1,0 +1,1 @@
+"""Users & Items: the reference solution of the `fastapi-db-auth` assignment."""
