@@ -73,6 +73,8 @@ class Exchange:
         for name, value in self.request_headers.items():
             if name.lower() in {"host", "content-length", "user-agent", "accept-encoding", "connection"}:
                 continue
+            if name.lower() == "accept" and value == "*/*":
+                continue
             parts += ["-H", f"{name}: {value}"]
         if self.request_body:
             parts += ["--data-raw", self.request_body]

@@ -16,7 +16,7 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import build, engine, report, run, services, submission
 from grader.checks import Context, run_checks
-from grader.core import GraderFault, Result, Status, SubmissionRejected, Target
+from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, Target
 from grader.score import categories, score_items
 
 Log = Callable[[str], None]
@@ -24,6 +24,16 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
+
+
+def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
+    """Show requests against the address a student uses (`docker run -p 8000:8000`), not the
+    grader's random host port, so a curl from the report works as it is."""
+    for o in outcomes:
+        o.message = o.message.replace(grader_url, public_url)
+        for ex in (o.exchange, o.reference):
+            if ex is not None and ex.url.startswith(grader_url):
+                ex.url = public_url + ex.url[len(grader_url):]
 
 
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
@@ -84,6 +94,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
         timings["checks"] = round(time.monotonic() - t, 2)
         if app is not None:
             result.app_log = app.logs()
+            _rebase(outcomes, app.base_url, f"http://localhost:{spec.runtime.port}")
         result.items = score_items(spec.items, outcomes)
         result.categories = categories(spec, result.items)
         result.score = round(sum(i.points for i in result.items), 2)

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from grader.core import ItemScore, Result, Status
+from grader.core import ItemScore, Outcome, Result, Status
 
 _env = Environment(loader=PackageLoader("grader", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -106,7 +106,22 @@ def summary(result: Result) -> str:
 def html(result: Result) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(r=result, status_text=STATUS_TEXT[result.status],
-                           items_by_cat=_items_by_category(result), item_output=item_output)
+                           items_by_cat=_items_by_category(result), item_output=item_output,
+                           failure_groups=failure_groups)
+
+
+def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
+    """An item's failures, those with one cause together: (first, the others with the same cause).
+
+    Same cause = the same expectation failed the same way (last message line and expected value),
+    e.g. twelve tests that all stop at "POST /users/ status: expected 201".
+    """
+    groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
+    for o in item.failures:
+        last = o.message.strip().splitlines()[-1] if o.message.strip() else o.name
+        key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
+        groups.setdefault(key, []).append(o)
+    return [(group[0], group[1:]) for group in groups.values()]
 
 
 def _items_by_category(result: Result) -> dict[str, list[ItemScore]]:

@@ -136,6 +136,24 @@ class ContractPlugin:
         self.outcomes.append(result)
 
 
+# Running a contract suite by hand: `pytest specs/<id>/tests -p grader.checks.contract
+#   --app-url http://localhost:8000 --app-env SECRET_KEY=... --db-url postgresql://...`
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("contract", "contract tests against a running app")
+    group.addoption("--app-url", help="base URL of the app under test")
+    group.addoption("--app-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="an env var the app was started with (repeatable)")
+    group.addoption("--db-url", help="the app's database, reachable from here (postgresql://)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    url = config.getoption("--app-url", default=None)
+    if url and not config.pluginmanager.has_plugin("grader-contract"):
+        env = dict(pair.split("=", 1) for pair in config.getoption("--app-env"))
+        target = Target(base_url=url, env=env, database_url=config.getoption("--db-url"))
+        config.pluginmanager.register(ContractPlugin(target), "grader-contract")
+
+
 def run_suite(tests_dir: Path, target: Target, *, select: str | None = None,
               quiet: bool = True) -> list[Outcome]:
     """Run every test under `tests_dir` against `target`; one Outcome per test."""
