@@ -50,6 +50,9 @@ def grade(
     except GraderFault as exc:
         console.print(f"[bold yellow]not graded:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing graded; containers and networks removed[/]")
+        raise typer.Exit(130) from None
     _print_result(result, out)
     if result.status is Status.NOT_GRADED:
         raise typer.Exit(EXIT_FAULT)

@@ -6,6 +6,10 @@ Also shows the grader is assignment-agnostic: this assignment has no database an
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -180,3 +184,39 @@ def test_unsafe_archive_is_refused(mini: Path, tmp_path: Path) -> None:
     assert "outside the submission" in result.reason
     assert result.score == 0
     assert "outside the submission" in (tmp_path / "out" / "report.html").read_text()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "grader.cli", *args]
+
+
+def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
+    """No engine: exit 2, a clear message, and results.json without a score."""
+    sub = _submission(tmp_path / "good")
+    env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:9"}
+    done = subprocess.run(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "no Docker engine answers" in done.stderr
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert "score" not in data
+    assert data["extra_data"]["status"] == "not_graded"
+    assert "not graded" in (tmp_path / "o" / "report.html").read_text().lower()
+
+
+def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = _submission(tmp_path / "silent", cmd='["sleep", "3600"]')  # never healthy: waits 8 s
+    proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "starting the app" in line:
+            break
+    deadline = time.monotonic() + 20
+    while not leftovers(docker_client) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(docker_client), "the app container should be running now"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not leftovers(docker_client)
