@@ -29,7 +29,7 @@ def _show(outcomes: list[Outcome]) -> str:
 
 def test_reference_passes_every_contract_test(reference_app: Target) -> None:
     a = assignment_mod.load(NAME)
-    outcomes = run_suite(a.tests_dir, reference_app)
+    outcomes = run_suite(a.tests_dir, reference_app).outcomes
     assert outcomes, "the contract suite ran no test"
     failures = [o for o in outcomes if not o.passed]
     assert not failures, f"{len(failures)} of {len(outcomes)} contract tests fail on the reference:\n" + _show(failures)
@@ -41,7 +41,7 @@ def test_reference_passes_every_contract_test(reference_app: Target) -> None:
 
 def test_template_fails_most_contract_tests(template_app: Target) -> None:
     a = assignment_mod.load(NAME)
-    outcomes = [o for o in run_suite(a.tests_dir, template_app) if not o.skipped]
+    outcomes = [o for o in run_suite(a.tests_dir, template_app).outcomes if not o.skipped]
     assert outcomes, "the contract suite ran no test"
     failed = [o for o in outcomes if not o.passed]
     share = len(failed) / len(outcomes)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.assignment import Assignment, Item
-from grader.core import GraderFault, Outcome, Target
+from grader.core import Exchange, GraderFault, Outcome, Target
 
 CheckFn = Callable[["Context", list[Item]], list[Outcome]]
 
@@ -27,7 +27,10 @@ class Context:
     start_reason: str = ""
     target: Target | None = None
     reference: Target | None = None  # the reference solution, for differential checks
-    notes: dict[str, str] = field(default_factory=dict)
+    reference_key: str = ""  # identifies the reference build, for caching its traces
+    # filled by the contract check, read by the ones after it (registration order)
+    traces: dict[str, list[Exchange]] = field(default_factory=dict)
+    contract_outcomes: list[Outcome] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def run_checks(ctx: Context, items: list[Item],
     """Run each check the items name, once; `timings` gets "check:<name>" seconds."""
     from grader.checks import builtin  # noqa: F401  (registers the built-in checks)
 
-    by_check: dict[str, list[Item]] = {}
+    by_check: dict[str, list[Item]] = {name: [] for name in CHECKS}  # registration order
     for item in items:
         if item.check not in CHECKS:
             raise GraderFault(f"rubric item {item.id!r} names an unknown check {item.check!r}; "
@@ -60,6 +63,8 @@ def run_checks(ctx: Context, items: list[Item],
         by_check.setdefault(item.check, []).append(item)
     outcomes: list[Outcome] = []
     for name, its in by_check.items():
+        if not its:
+            continue
         registered = CHECKS[name]
         if registered.needs_app and (ctx.target is None or not ctx.started):
             why = ctx.build_reason if ctx.built is False else ctx.start_reason or "the app did not start"

@@ -35,7 +35,10 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
 def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     assert ctx.target is not None
     wanted = {i.id for i in items}
-    outcomes = run_suite(ctx.assignment.tests_dir, ctx.target)
+    run = run_suite(ctx.assignment.tests_dir, ctx.target)
+    outcomes = run.outcomes
+    ctx.traces.update(run.traces)
+    ctx.contract_outcomes = outcomes
     known = {i.id for i in ctx.assignment.items if i.check == "contract"}
     unknown = sorted({o.item or "(none)" for o in outcomes} - known)
     if unknown:

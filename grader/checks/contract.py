@@ -6,8 +6,11 @@ exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest
 
 from __future__ import annotations
 
+import functools
 import re
+import ssl
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,11 @@ class RecordingClient(httpx.Client):  # type: ignore[misc]
         return response
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
 _PLAIN_ASSERT = re.compile(r"^assert (?P<actual>.+?) == (?P<expected>.+?)$", re.M)
 
 
@@ -65,6 +73,7 @@ class ContractPlugin:
     def __init__(self, target: Target) -> None:
         self._target = target
         self.outcomes: list[Outcome] = []
+        self.traces: dict[str, list[Exchange]] = {}  # test name -> every exchange it made
         self._clients: dict[str, list[RecordingClient]] = {}
 
     # fixtures -----------------------------------------------------------------------------
@@ -89,7 +98,8 @@ class ContractPlugin:
         return lambda: self.new_client(request.node.nodeid)
 
     def new_client(self, nodeid: str) -> RecordingClient:
-        c = RecordingClient(base_url=self._target.base_url, timeout=TIMEOUT)
+        # one TLS context for all clients: building one per client costs ~70 ms
+        c = RecordingClient(base_url=self._target.base_url, timeout=TIMEOUT, verify=_tls())
         self._clients.setdefault(nodeid, []).append(c)
         return c
 
@@ -115,6 +125,7 @@ class ContractPlugin:
         name = item.nodeid.split("::", 1)[-1]
         result = Outcome(check="contract", name=name, item=rubric, passed=report.passed or skipped,
                          message=doc, skipped=skipped)
+        self.traces[name] = exchanges
         if report.failed:
             result.exchange = exchanges[-1] if exchanges else None
             exc = call.excinfo.value if call.excinfo else None
@@ -154,9 +165,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ContractPlugin(target), "grader-contract")
 
 
+@dataclass
+class SuiteRun:
+    outcomes: list[Outcome]  # one per test
+    traces: dict[str, list[Exchange]]  # test name -> the exchanges it made, in order
+
+
 def run_suite(tests_dir: Path, target: Target, *, select: str | None = None,
-              quiet: bool = True) -> list[Outcome]:
-    """Run every test under `tests_dir` against `target`; one Outcome per test."""
+              quiet: bool = True) -> SuiteRun:
+    """Run every test under `tests_dir` against `target`."""
     plugin = ContractPlugin(target)
     args = [str(tests_dir), "-p", "no:cacheprovider", "--import-mode=importlib",
             "-o", "addopts=", "--rootdir", str(tests_dir), "-p", "no:randomly"]
@@ -169,4 +186,4 @@ def run_suite(tests_dir: Path, target: Target, *, select: str | None = None,
         from grader.core import GraderFault
 
         raise GraderFault(f"contract tests in {tests_dir} could not run (pytest exit {int(code)})")
-    return plugin.outcomes
+    return SuiteRun(plugin.outcomes, plugin.traces)

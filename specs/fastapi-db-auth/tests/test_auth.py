@@ -16,7 +16,7 @@ BASIC = pytest.mark.rubric("basic-auth")
 @TOKEN
 def test_token_returns_bearer_token(client, api):
     """POST /token with the right e-mail and password must answer 200 {"access_token": ..., "token_type": "bearer"}."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.post("/token", data={"username": user.email, "password": user.password})
     expect_status(r, 200)
     body = expect_json(r)
@@ -29,7 +29,7 @@ def test_token_returns_bearer_token(client, api):
 @TOKEN
 def test_token_is_hs256_jwt_signed_with_secret_key(api):
     """The access token must be a JWT signed with SECRET_KEY using HS256."""
-    user = api.register()
+    user = api.shared("owner")
     try:
         header = jwt.get_unverified_header(user.token)
     except jwt.PyJWTError as exc:
@@ -45,7 +45,8 @@ def test_token_is_hs256_jwt_signed_with_secret_key(api):
 @TOKEN
 def test_token_claims_sub_and_exp(api):
     """The token's claims must be sub = the user's e-mail and exp = now + ACCESS_TOKEN_EXPIRE_MINUTES."""
-    user = api.register()
+    user = api.shared("owner", login=False)
+    user.token = api.login(user.email, user.password)  # issued now: exp is compared with the clock
     claims = jwt.decode(user.token, options={"verify_signature": False})
     expect_equal(claims.get("sub"), user.email, "JWT claim sub")
     exp = claims.get("exp")
@@ -60,7 +61,7 @@ def test_token_claims_sub_and_exp(api):
 @TOKEN
 def test_token_wrong_password_is_401(client, api):
     """A wrong password must answer 401 {"detail": "Incorrect username or password"} with WWW-Authenticate: Bearer."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.post("/token", data={"username": user.email, "password": "wrong-password-1"})
     expect_status(r, 401)
     api.expect_detail(r, "Incorrect username or password")
@@ -91,7 +92,7 @@ def test_token_missing_fields_is_422(client, form):
 @TOKEN
 def test_token_json_instead_of_form_is_422(client, api):
     """POST /token takes a form, not JSON: a JSON body has no form fields and must answer 422."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.post("/token", json={"username": user.email, "password": user.password})
     expect_status(r, 422)
 
@@ -110,7 +111,7 @@ def test_token_nul_character_is_422(client, api, field):
 @ME
 def test_me_returns_the_caller(client, api):
     """GET /users/me with a valid bearer token must answer 200 with the caller's UserOut."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.get("/users/me", headers=user.headers)
     expect_status(r, 200)
     api.expect_user_out(r, email=user.email, user_id=user.id)
@@ -128,7 +129,7 @@ def test_me_without_token_is_401(client, api):
 @ME
 def test_me_with_basic_credentials_is_401(client, api):
     """GET /users/me is a bearer route: Basic credentials must answer 401 with WWW-Authenticate: Bearer."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.get("/users/me", headers=api.basic(user.email, user.password))
     expect_status(r, 401)
     api.expect_challenge(r, "Bearer")
@@ -146,7 +147,7 @@ def test_me_with_empty_bearer_is_401(client, api):
 @BASIC
 def test_basic_returns_the_caller(client, api):
     """GET /users/me/basic with the right e-mail:password must answer 200 with the caller's UserOut."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.get("/users/me/basic", headers=api.basic(user.email, user.password))
     expect_status(r, 200)
     api.expect_user_out(r, email=user.email, user_id=user.id)
@@ -155,7 +156,7 @@ def test_basic_returns_the_caller(client, api):
 @BASIC
 def test_basic_wrong_password_is_401(client, api):
     """A wrong password on GET /users/me/basic must answer 401 with WWW-Authenticate: Basic."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.get("/users/me/basic", headers=api.basic(user.email, "wrong-password-1"))
     expect_status(r, 401)
     api.expect_detail(r)
@@ -182,7 +183,7 @@ def test_basic_without_credentials_is_401(client, api):
 @BASIC
 def test_basic_with_bearer_token_is_401(client, api):
     """GET /users/me/basic takes HTTP Basic only: a bearer token must answer 401 with WWW-Authenticate: Basic."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.get("/users/me/basic", headers=user.headers)
     expect_status(r, 401)
     api.expect_challenge(r, "Basic")

@@ -129,7 +129,7 @@ def test_same_password_gives_different_hashes(api, db_url):
 @PASSWORDS
 def test_hash_is_argon2_or_bcrypt(api, db_url):
     """The stored hash must be argon2 ($argon2...) or bcrypt ($2a$/$2b$/$2y$)."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     stored = _stored_hash(db_url, user.email)
     if not str(stored).startswith(("$argon2id$", "$argon2i$", "$argon2d$", "$2a$", "$2b$", "$2y$")):
         raise Mismatch("users.hashed_password", expected="an argon2 or bcrypt hash ($argon2id$... or $2b$...)",
@@ -142,9 +142,9 @@ def test_data_and_tokens_survive_a_restart(api, target, client_factory):
     """Users, items and issued tokens must still work after the app restarts (data lives in Postgres, the key in SECRET_KEY)."""
     if target.restart is None:
         pytest.skip("this run cannot restart the app")
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Persistent", description="survives")
-    target.restart()
+    api.restart()
     with client_factory() as client:
         r = client.get(f"/users/{user.id}")
         expect_status(r, 200)

@@ -18,7 +18,7 @@ def _tampered(token: str, claims: dict) -> str:
 
 
 def _token(api, kind):
-    user = api.register()
+    user = api.shared("owner")
     exp = api.future()
     if kind == "wrong-key":
         return api.forge({"sub": user.email, "exp": exp}, key="not-the-secret-key-0123456789abcdef")
@@ -33,7 +33,7 @@ def _token(api, kind):
     if kind == "nul-in-sub":
         return api.forge({"sub": "nul\u0000" + user.email, "exp": exp})
     if kind == "tampered-payload":
-        other = api.register(login=False)
+        other = api.shared("other", login=False)
         return _tampered(user.token, {"sub": other.email, "exp": exp})
     if kind == "garbage":
         return "this-is-not-a-jwt"
@@ -55,7 +55,7 @@ def test_forged_token_is_401_on_users_me(client, api, kind):
 
 def test_alg_none_token_cannot_create_items(client, api):
     """POST /users/{user_id}/items/ with an alg "none" token must answer 401 and create nothing."""
-    user = api.register()
+    user = api.itemless()
     token = api.forge_alg_none({"sub": user.email, "exp": api.future()})
     r = client.post(f"/users/{user.id}/items/", json={"title": "forged"}, headers=api.bearer(token))
     expect_status(r, 401)
@@ -67,7 +67,7 @@ def test_alg_none_token_cannot_create_items(client, api):
 
 def test_expired_token_cannot_delete_items(client, api):
     """DELETE /items/{item_id} with an expired token must answer 401 and keep the item."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user)
     token = api.forge({"sub": user.email, "exp": api.future(-3600)})
     r = client.delete(f"/items/{item['id']}", headers=api.bearer(token))
@@ -79,7 +79,7 @@ def test_expired_token_cannot_delete_items(client, api):
 
 def test_wrong_key_token_cannot_list_own_items(client, api):
     """GET /users/me/items/ with a token signed by another key must answer 401 with WWW-Authenticate: Bearer."""
-    user = api.register()
+    user = api.shared("owner")
     token = api.forge({"sub": user.email, "exp": api.future()}, key="not-the-secret-key-0123456789abcdef")
     r = client.get("/users/me/items/", headers=api.bearer(token))
     expect_status(r, 401)

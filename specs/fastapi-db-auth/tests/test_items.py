@@ -12,7 +12,7 @@ LISTING = pytest.mark.rubric("items-listing")
 @CRUD
 def test_create_item_returns_201_item_out(client, api):
     """POST /users/{user_id}/items/ must answer 201 with {id, title, description, owner_id = user_id}."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{user.id}/items/", json={"title": "Milk", "description": "2 litres"},
                     headers=user.headers)
     expect_status(r, 201)
@@ -26,7 +26,7 @@ def test_create_item_returns_201_item_out(client, api):
 ])
 def test_create_item_without_description_stores_null(client, api, body):
     """An item created without a description (or with null) must have description null."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{user.id}/items/", json=body, headers=user.headers)
     expect_status(r, 201)
     api.expect_item_out(r, title="No description", description=None, owner_id=user.id)
@@ -36,7 +36,7 @@ def test_create_item_without_description_stores_null(client, api, body):
 @pytest.mark.parametrize("length", [1, 200])
 def test_create_item_title_length_bounds_accepted(client, api, length):
     """Titles of exactly 1 and exactly 200 characters must be accepted (201)."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{user.id}/items/", json={"title": "t" * length}, headers=user.headers)
     expect_status(r, 201)
     api.expect_item_out(r, title="t" * length)
@@ -56,7 +56,7 @@ def test_create_item_title_length_bounds_accepted(client, api, length):
 ])
 def test_create_item_invalid_body_is_422(client, api, body):
     """POST /users/{user_id}/items/ with an invalid body (title 1..200 chars, strings without NUL) must answer 422."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{user.id}/items/", json=body, headers=user.headers)
     expect_status(r, 422)
     api.expect_detail(r)
@@ -65,7 +65,7 @@ def test_create_item_invalid_body_is_422(client, api, body):
 @CRUD
 def test_create_item_malformed_json_is_422(client, api):
     """A body that is not valid JSON must answer 422 (with a valid token)."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{user.id}/items/", content=b'{"title": "unterminated',
                     headers={**user.headers, "Content-Type": "application/json"})
     expect_status(r, 422)
@@ -75,7 +75,7 @@ def test_create_item_malformed_json_is_422(client, api):
 @CRUD
 def test_create_item_without_token_is_401(client, api):
     """POST /users/{user_id}/items/ without a token must answer 401 with WWW-Authenticate: Bearer."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.post(f"/users/{user.id}/items/", json={"title": "Milk"})
     expect_status(r, 401)
     api.expect_challenge(r, "Bearer")
@@ -84,7 +84,7 @@ def test_create_item_without_token_is_401(client, api):
 @CRUD
 def test_create_item_for_missing_user_is_404(client, api, missing_id):
     """Creating an item under a user id that does not exist must answer 404 {"detail": "User not found"}."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.post(f"/users/{missing_id}/items/", json={"title": "Milk"}, headers=user.headers)
     expect_status(r, 404)
     api.expect_detail(r, "User not found")
@@ -94,7 +94,7 @@ def test_create_item_for_missing_user_is_404(client, api, missing_id):
 @CRUD
 def test_get_item_returns_it(client, api):
     """GET /items/{item_id} must answer 200 with the item as it was created."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Bread", description="rye")
     r = client.get(f"/items/{item['id']}")
     expect_status(r, 200)
@@ -129,7 +129,7 @@ def test_get_item_impossible_id_is_not_an_error(client, item_id):
 @CRUD
 def test_patch_title_keeps_description(client, api):
     """PATCH /items/{item_id} with only a title must change the title and keep the description."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Old", description="kept")
     r = client.patch(f"/items/{item['id']}", json={"title": "New"}, headers=user.headers)
     expect_status(r, 200)
@@ -142,7 +142,7 @@ def test_patch_title_keeps_description(client, api):
 @CRUD
 def test_patch_description_to_null(client, api):
     """PATCH with {"description": null} must clear the description and keep the title."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Keep me", description="to clear")
     r = client.patch(f"/items/{item['id']}", json={"description": None}, headers=user.headers)
     expect_status(r, 200)
@@ -154,7 +154,7 @@ def test_patch_description_to_null(client, api):
 @CRUD
 def test_patch_empty_object_changes_nothing(client, api):
     """PATCH with {} must answer 200 and change nothing."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Same", description="same")
     r = client.patch(f"/items/{item['id']}", json={}, headers=user.headers)
     expect_status(r, 200)
@@ -174,7 +174,7 @@ def test_patch_empty_object_changes_nothing(client, api):
 ])
 def test_patch_invalid_body_is_422_and_changes_nothing(client, api, body):
     """PATCH /items/{item_id} with an invalid body must answer 422 and leave the item unchanged."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user, title="Unchanged", description="unchanged")
     r = client.patch(f"/items/{item['id']}", json=body, headers=user.headers)
     expect_status(r, 422)
@@ -186,7 +186,7 @@ def test_patch_invalid_body_is_422_and_changes_nothing(client, api, body):
 @CRUD
 def test_patch_malformed_json_is_422(client, api):
     """PATCH with a body that is not valid JSON must answer 422 (with a valid token)."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user)
     r = client.patch(f"/items/{item['id']}", content=b"{not json",
                      headers={**user.headers, "Content-Type": "application/json"})
@@ -196,7 +196,7 @@ def test_patch_malformed_json_is_422(client, api):
 @CRUD
 def test_patch_missing_item_is_404(client, api, missing_id):
     """PATCH /items/{item_id} for an id with no item must answer 404."""
-    user = api.register()
+    user = api.shared("owner")
     r = client.patch(f"/items/{missing_id}", json={"title": "x"}, headers=user.headers)
     expect_status(r, 404)
     api.expect_detail(r)
@@ -205,7 +205,7 @@ def test_patch_missing_item_is_404(client, api, missing_id):
 @CRUD
 def test_patch_without_token_is_401(client, api):
     """PATCH /items/{item_id} without a token must answer 401 with WWW-Authenticate: Bearer."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user)
     r = client.patch(f"/items/{item['id']}", json={"title": "x"})
     expect_status(r, 401)
@@ -216,7 +216,7 @@ def test_patch_without_token_is_401(client, api):
 @CRUD
 def test_delete_is_204_with_empty_body_then_404(client, api):
     """DELETE /items/{item_id} must answer 204 with an empty body, and the item must then be gone (404)."""
-    user = api.register()
+    user = api.itemless()
     item = api.create_item(user)
     r = client.delete(f"/items/{item['id']}", headers=user.headers)
     expect_status(r, 204)
@@ -231,7 +231,7 @@ def test_delete_is_204_with_empty_body_then_404(client, api):
 @CRUD
 def test_delete_twice_is_404(client, api):
     """Deleting an item that was already deleted must answer 404."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user)
     expect_status(client.delete(f"/items/{item['id']}", headers=user.headers), 204)
     r = client.delete(f"/items/{item['id']}", headers=user.headers)
@@ -242,7 +242,7 @@ def test_delete_twice_is_404(client, api):
 @CRUD
 def test_delete_without_token_is_401(client, api):
     """DELETE /items/{item_id} without a token must answer 401 with WWW-Authenticate: Bearer and keep the item."""
-    user = api.register()
+    user = api.shared("owner")
     item = api.create_item(user)
     r = client.delete(f"/items/{item['id']}")
     expect_status(r, 401)
@@ -254,7 +254,7 @@ def test_delete_without_token_is_401(client, api):
 @LISTING
 def test_list_items_has_new_items_in_id_order(api):
     """GET /items/ must list everybody's items, ordered by id ascending."""
-    a, b = api.register(), api.register()
+    a, b = api.shared("owner"), api.shared("other")
     created = [api.create_item(a, "a1"), api.create_item(b, "b1"), api.create_item(a, "a2")]
     rows = api.all_rows("/items/")
     ids = api.expect_ids_ascending(rows, "GET /items/ ids")
@@ -281,7 +281,7 @@ def test_list_items_pagination_bounds_are_422(client, params):
 @LISTING
 def test_list_items_limit_and_skip(client, api):
     """GET /items/?limit=1 must return one item, and skip=1&limit=2 the 2nd and 3rd items of the list."""
-    user = api.register()
+    user = api.shared("owner")
     for n in range(3):
         api.create_item(user, f"item {n}")
     r = client.get("/items/", params={"limit": 1})
@@ -298,7 +298,7 @@ def test_list_items_limit_and_skip(client, api):
 @LISTING
 def test_list_items_default_page_is_100(client, api):
     """GET /items/ without parameters must return the first 100 items (skip=0, limit=100)."""
-    user = api.register()
+    user = api.shared("owner")
     existing = len(api.all_rows("/items/"))
     for n in range(max(0, 101 - existing)):
         api.create_item(user, f"filler {n}")
@@ -322,7 +322,7 @@ def test_list_items_skip_past_the_end(client, skip):
 @LISTING
 def test_own_items_lists_only_the_callers_items_in_order(client, api):
     """GET /users/me/items/ must return exactly the caller's items, ordered by id ascending."""
-    a, b = api.register(), api.register()
+    a, b = api.itemless(), api.shared("other")
     mine = [api.create_item(a, "mine 1"), api.create_item(b, "theirs"), api.create_item(a, "mine 2")]
     r = client.get("/users/me/items/", headers=a.headers)
     expect_status(r, 200)
@@ -332,12 +332,14 @@ def test_own_items_lists_only_the_callers_items_in_order(client, api):
     expect_equal([row.get("id") for row in body], [mine[0]["id"], mine[2]["id"]], "GET /users/me/items/ ids")
     for row in body:
         expect_equal(row.get("owner_id"), a.id, "GET /users/me/items/ owner_id")
+    for item in (mine[0], mine[2]):  # passed: leave the shared itemless user without items again
+        client.delete(f"/items/{item['id']}", headers=a.headers)
 
 
 @LISTING
 def test_own_items_of_a_new_user_is_empty(client, api):
     """GET /users/me/items/ for a user without items must answer 200 []."""
-    user = api.register()
+    user = api.itemless()
     r = client.get("/users/me/items/", headers=user.headers)
     expect_status(r, 200)
     expect_equal(expect_json(r), [], "GET /users/me/items/ body")

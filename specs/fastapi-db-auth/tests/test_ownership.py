@@ -12,7 +12,7 @@ ORDER = pytest.mark.rubric("check-order")
 @OWNERSHIP
 def test_cannot_create_items_for_another_user(client, api):
     """Creating an item under another user's id must answer 403 {"detail": "Not enough permissions"} and create nothing."""
-    owner, intruder = api.register(), api.register()
+    owner, intruder = api.itemless(), api.shared("other")
     r = client.post(f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers)
     expect_status(r, 403)
     api.expect_detail(r, "Not enough permissions")
@@ -24,7 +24,7 @@ def test_cannot_create_items_for_another_user(client, api):
 @OWNERSHIP
 def test_cannot_patch_another_users_item(client, api):
     """PATCH of another user's item must answer 403 and leave the item unchanged."""
-    owner, intruder = api.register(), api.register()
+    owner, intruder = api.shared("owner"), api.shared("other")
     item = api.create_item(owner, title="Mine", description="mine")
     r = client.patch(f"/items/{item['id']}", json={"title": "Stolen"}, headers=intruder.headers)
     expect_status(r, 403)
@@ -35,7 +35,7 @@ def test_cannot_patch_another_users_item(client, api):
 @OWNERSHIP
 def test_cannot_delete_another_users_item(client, api):
     """DELETE of another user's item must answer 403 and keep the item."""
-    owner, intruder = api.register(), api.register()
+    owner, intruder = api.shared("owner"), api.shared("other")
     item = api.create_item(owner)
     r = client.delete(f"/items/{item['id']}", headers=intruder.headers)
     expect_status(r, 403)
@@ -47,7 +47,7 @@ def test_cannot_delete_another_users_item(client, api):
 @OWNERSHIP
 def test_owner_can_patch_and_delete_after_refusals(client, api):
     """After another user was refused, the owner can still PATCH (200) and DELETE (204) the item."""
-    owner, intruder = api.register(), api.register()
+    owner, intruder = api.shared("owner"), api.shared("other")
     item = api.create_item(owner)
     client.patch(f"/items/{item['id']}", json={"title": "Stolen"}, headers=intruder.headers)
     r = client.patch(f"/items/{item['id']}", json={"title": "Still mine"}, headers=owner.headers)
@@ -64,7 +64,7 @@ VALID_ITEM = {"title": "Valid"}
 
 
 def _setup(api):
-    caller, other = api.register(), api.register()
+    caller, other = api.shared("owner"), api.shared("other")
     other_item = api.create_item(other)
     return caller, other, other_item
 

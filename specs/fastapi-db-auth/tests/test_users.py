@@ -22,7 +22,7 @@ def test_create_user_returns_201_user_out(client, api):
 @CREATE
 def test_created_user_can_be_read_back(client, api):
     """A created user must be returned by GET /users/{user_id} with the same id and e-mail."""
-    user = api.register(login=False)
+    user = api.shared("owner", login=False)
     r = client.get(f"/users/{user.id}")
     expect_status(r, 200)
     api.expect_user_out(r, email=user.email, user_id=user.id)
@@ -31,7 +31,7 @@ def test_created_user_can_be_read_back(client, api):
 @CREATE
 def test_users_get_distinct_ids(api):
     """Each new user must get its own id."""
-    a, b = api.register(login=False), api.register(login=False)
+    a, b = api.shared("owner", login=False), api.shared("other", login=False)
     if a.id == b.id:
         raise Mismatch("POST /users/ ids", expected="two different ids", actual=f"{a.id} twice")
 
@@ -48,7 +48,7 @@ def test_duplicate_email_is_400(client, api):
 @CREATE
 def test_no_password_in_any_user_response(client, api):
     """No response may contain a password or hashed_password property."""
-    user = api.register()
+    user = api.shared("owner")
     for r in (
         client.get(f"/users/{user.id}"),
         client.get("/users/", params={"limit": 100}),
@@ -135,7 +135,7 @@ def test_rejected_user_is_not_stored(client, api):
 @READ
 def test_list_users_has_new_users_in_id_order(api):
     """GET /users/ must list every user, ordered by id ascending."""
-    created = [api.register(login=False) for _ in range(3)]
+    created = [api.shared(name, login=False) for name in ("owner", "other", "itemless")]
     rows = api.all_rows("/users/")
     ids = api.expect_ids_ascending(rows, "GET /users/ ids")
     for user in created:
@@ -164,7 +164,7 @@ def test_list_users_pagination_bounds_are_422(client, params):
 @READ
 def test_list_users_limit_1_and_100(client, api):
     """GET /users/?limit=1 must return exactly one user and limit=100 must be accepted."""
-    api.register(login=False)
+    api.shared("owner", login=False)
     r = client.get("/users/", params={"limit": 1})
     expect_status(r, 200)
     expect_equal(len(expect_json(r)), 1, "GET /users/?limit=1 number of rows")
@@ -175,8 +175,8 @@ def test_list_users_limit_1_and_100(client, api):
 @READ
 def test_list_users_skip(client, api):
     """GET /users/?skip=1&limit=2 must return the 2nd and 3rd users of the full list."""
-    for _ in range(3):
-        api.register(login=False)
+    for name in ("owner", "other", "itemless"):
+        api.shared(name, login=False)
     r = client.get("/users/", params={"skip": 0, "limit": 100})
     expect_status(r, 200)
     ids = [row["id"] for row in expect_json(r)]
