@@ -59,6 +59,7 @@ class Assignment(_Model):
     title: str
     spec: str = "openapi.yaml"
     tests: str = "tests"
+    reference: str | None = None  # the reference solution's folder, relative to this file
     runtime: Runtime = Field(default_factory=Runtime)
     services: Services = Field(default_factory=Services)
     fuzz: Fuzz = Field(default_factory=Fuzz)
@@ -90,6 +91,10 @@ class Assignment(_Model):
     @property
     def spec_path(self) -> Path:
         return self._dir / self.spec
+
+    @property
+    def reference_dir(self) -> Path | None:
+        return (self._dir / self.reference).resolve() if self.reference else None
 
     @property
     def tests_dir(self) -> Path:

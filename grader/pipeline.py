@@ -11,10 +11,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from docker import DockerClient
+
 from grader import assignment as assignments
-from grader import build, engine, report, run, services, submission
+from grader import build, engine, reference, report, run, services, submission
+from grader.assignment import Assignment
 from grader.checks import Context, run_checks
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, Target
 from grader.score import categories, score_items
@@ -36,6 +40,21 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
                 ex.url = public_url + ex.url[len(grader_url):]
 
 
+def _reference(client: DockerClient, spec: Assignment, svc: services.Services, ctx: Context,
+               labels: dict[str, str], pool: ThreadPoolExecutor,
+               log: Log) -> Future[tuple[run.App, dict[str, str], str | None]] | None:
+    """Start the reference beside the submission when a check needs it and its traces are not
+    cached. Its container carries the run's labels, so cleanup removes it with the rest."""
+    if spec.reference_dir is None or not any(i.check == "differential" for i in spec.items):
+        return None
+    ctx.reference_key = reference.key(spec, ctx.seed)
+    ctx.reference_traces = reference.load_traces(ctx.reference_key)
+    if ctx.reference_traces is not None:
+        return None
+    log("starting the reference solution (first grade of this assignment version)")
+    return pool.submit(reference.start, client, spec, svc, labels=labels)
+
+
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
           seed: int = 0, ref: str | None = None, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
           build_timeout: float = 600.0, log: Log = _quiet) -> Result:
@@ -51,6 +70,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
     client = None
     svc: services.Services | None = None
     app: run.App | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference")
     try:
         with tempfile.TemporaryDirectory(prefix="grader-") as work:
             try:
@@ -76,10 +96,16 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             svc = services.start(client, spec, labels=labels, postgres_image=postgres_image)
             timings["database_ready"] = round(time.monotonic() - t, 2)
             env = run.expand_env(spec.runtime, svc.values)
+            pending = _reference(client, spec, svc, ctx, labels, pool, log)
             log("starting the app")
             started = run.start_app(client, tag, runtime=spec.runtime, env=env,
                                     network=svc.network.name, labels=labels)
             timings["app_ready"] = round(started.seconds, 2)
+            if pending is not None:
+                ref_app, ref_env, ref_db = pending.result()
+                ctx.reference = Target(base_url=ref_app.base_url, env=ref_env, database_url=ref_db,
+                                       restart=ref_app.restart)
+                timings["reference_ready"] = round(time.monotonic() - t, 2)
             app = started.app
             if started.reason:
                 result.status, result.reason = Status.START_FAILED, started.reason
@@ -103,6 +129,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
         result.score, result.items, result.categories = 0.0, [], []
     finally:
         t = time.monotonic()
+        pool.shutdown(wait=True, cancel_futures=True)
         if app is not None:
             app.stop()
         if svc is not None:

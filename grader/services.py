@@ -32,6 +32,16 @@ class Services:
     values: dict[str, str] = field(default_factory=dict)
     grader_database_url: str | None = None  # the same database, from the grader's side
 
+    def create_database(self, name: str) -> tuple[str, str]:
+        """A second, empty database on the same server: (URL for apps, URL for the grader)."""
+        import psycopg
+
+        assert self.grader_database_url and "postgres_url" in self.values
+        with psycopg.connect(self.grader_database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        app_url, grader_url = self.values["postgres_url"], self.grader_database_url
+        return app_url.rsplit("/", 1)[0] + f"/{name}", grader_url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self) -> None:
         if self.postgres is not None:
             with contextlib.suppress(docker.errors.DockerException):

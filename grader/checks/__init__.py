@@ -28,6 +28,7 @@ class Context:
     target: Target | None = None
     reference: Target | None = None  # the reference solution, for differential checks
     reference_key: str = ""  # identifies the reference build, for caching its traces
+    reference_traces: dict[str, list[Exchange]] | None = None  # from the cache
     # filled by the contract check, read by the ones after it (registration order)
     traces: dict[str, list[Exchange]] = field(default_factory=dict)
     contract_outcomes: list[Outcome] = field(default_factory=list)

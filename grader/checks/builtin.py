@@ -5,6 +5,7 @@ from __future__ import annotations
 from grader.assignment import Item
 from grader.checks import Context, check
 from grader.checks.contract import run_suite
+from grader.checks.differential import compare
 from grader.checks.fuzz import run_fuzz
 from grader.core import GraderFault, Outcome
 
@@ -62,3 +63,21 @@ def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
                       max_examples=fuzz.max_examples, checks=sorted(owner), stateful=fuzz.stateful,
                       hooks=hooks, env=ctx.target.env, max_steps=fuzz.max_steps)
     return report.outcomes(owner)
+
+
+@check("differential")
+def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
+    """The contract suite's requests answered like the reference answers them (needs `contract`)."""
+    from grader import reference
+
+    traces = ctx.reference_traces
+    if traces is None:
+        if ctx.reference is None:
+            raise GraderFault("the differential check needs the reference solution (`reference:` "
+                              "in assignment.yaml)")
+        traces = run_suite(ctx.assignment.tests_dir, ctx.reference).traces
+        reference.save_traces(ctx.reference_key, traces)
+    outcomes = []
+    for item in items:
+        outcomes += compare(ctx.traces, traces, ctx.contract_outcomes, item.id)
+    return outcomes

@@ -1,0 +1,97 @@
+"""Differential check: the contract suite's request sequences, sent to the reference solution too.
+
+The suite runs once against the reference (its traces are cached per reference build and
+assignment version) and once against the submission; each test's exchanges are paired in order
+and compared after normalising volatile values (ids, tokens). The first divergence of a test is an
+outcome; every failing contract outcome also gets the reference's answer to the same request.
+
+Equivalence is deliberately loose where the contract is: same status code; for 2xx JSON bodies,
+every field of the reference's body present with an equal (normalised) value — extra fields and
+key order are free; error bodies are not compared (their texts are often free).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from grader.core import Exchange, Outcome
+
+CHECK = "differential"
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+def normalize(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: normalize(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v, key) for v in value]
+    if isinstance(value, str) and _JWT.match(value) and value.count(".") == 2 and len(value) > 30:
+        return "<token>"
+    if isinstance(value, int) and not isinstance(value, bool) and (key == "id" or key.endswith("_id")):
+        return "<id>"
+    return value
+
+
+def _json(body: str | None) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def _covers(reference: Any, student: Any) -> bool:
+    """Every part of the reference's value is in the student's (extra dict keys allowed)."""
+    if isinstance(reference, dict):
+        return isinstance(student, dict) and all(
+            k in student and _covers(v, student[k]) for k, v in reference.items())
+    if isinstance(reference, list):
+        return (isinstance(student, list) and len(student) == len(reference)
+                and all(_covers(r, s) for r, s in zip(reference, student, strict=True)))
+    return bool(reference == student)
+
+
+def diverges(student: Exchange, reference: Exchange) -> str | None:
+    """Why the two answers differ, or None when they are equivalent."""
+    if student.status != reference.status:
+        return f"status {student.status} where the reference answers {reference.status}"
+    if student.status is not None and 200 <= student.status < 300:
+        mine, theirs = normalize(_json(student.response_body)), normalize(_json(reference.response_body))
+        if not _covers(theirs, mine):
+            return "the body differs from the reference's"
+    return None
+
+
+def compare(student: dict[str, list[Exchange]], reference: dict[str, list[Exchange]],
+            outcomes: list[Outcome], item: str) -> list[Outcome]:
+    """Differential outcomes for `item`, one per test both runs made; attaches the reference's
+    answer to the failing contract `outcomes` in place."""
+    by_name = {o.name: o for o in outcomes}
+    result = []
+    for name in sorted(set(student) & set(reference)):
+        mine, theirs = student[name], reference[name]
+        contract = by_name.get(name)
+        if contract is not None and not contract.passed and mine and len(theirs) >= len(mine):
+            contract.reference = theirs[len(mine) - 1]
+        found = None
+        for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+            why = diverges(a, b)
+            if why:
+                found = Outcome(check=CHECK, name=f"{name} · request {i + 1}", item=item, passed=False,
+                                message=f"{a.method} {_path(a.url)}: {why}.",
+                                expected=_answer(b), actual=_answer(a), exchange=a, reference=b)
+                break
+        result.append(found or Outcome(check=CHECK, name=name, item=item, passed=True))
+    return result
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
+
+
+def _answer(ex: Exchange) -> str:
+    body = (ex.response_body or "").strip()
+    return f"{ex.status} {body[:300]}".strip()

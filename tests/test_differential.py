@@ -1,0 +1,48 @@
+"""The differential comparison: what counts as the same answer as the reference's."""
+
+from __future__ import annotations
+
+import json
+
+from grader.checks.differential import compare, diverges, normalize
+from grader.core import Exchange, Outcome
+
+TOKEN_A = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhQGIuY28ifQ.c2lnbmF0dXJlLWEtbG9uZy1lbm91Z2g"
+TOKEN_B = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiQGIuY28ifQ.YW5vdGhlci1zaWduYXR1cmUtaGVyZQ"
+
+
+def ex(status: int, body: object = None, method: str = "GET", path: str = "/x") -> Exchange:
+    return Exchange(method=method, url=f"http://127.0.0.1:1234{path}", status=status,
+                    response_body=json.dumps(body) if body is not None else "")
+
+
+def test_volatile_values_are_normalised() -> None:
+    assert normalize({"id": 3, "owner_id": 9, "access_token": TOKEN_A, "n": 3}) == {
+        "id": "<id>", "owner_id": "<id>", "access_token": "<token>", "n": 3}
+    assert diverges(ex(200, {"access_token": TOKEN_A}), ex(200, {"access_token": TOKEN_B})) is None
+
+
+def test_extra_fields_and_key_order_are_free_but_values_are_not() -> None:
+    ref = ex(200, {"id": 1, "title": "a", "description": None})
+    assert diverges(ex(200, {"description": None, "title": "a", "id": 7, "created_at": "x"}), ref) is None
+    assert diverges(ex(200, {"id": 1, "title": "b", "description": None}), ref) == \
+        "the body differs from the reference's"
+    assert diverges(ex(200, [{"id": 1}, {"id": 2}]), ex(200, [{"id": 1}])) is not None
+
+
+def test_status_differs_and_error_texts_are_free() -> None:
+    assert diverges(ex(200, {}), ex(201, {})) == "status 200 where the reference answers 201"
+    assert diverges(ex(404, {"detail": "nope"}), ex(404, {"detail": "User not found"})) is None
+
+
+def test_first_divergence_per_test_and_reference_answer_attached() -> None:
+    student = {"t_ok": [ex(201, {"id": 1})], "t_bad": [ex(201, {"id": 1}), ex(200, {"x": 1}), ex(500)]}
+    reference = {"t_ok": [ex(201, {"id": 5})], "t_bad": [ex(201, {"id": 2}), ex(200, {"x": 2}), ex(204)]}
+    failing = Outcome(check="contract", name="t_bad", item="i", passed=False)
+    outcomes = compare(student, reference, [failing], "matches-reference")
+    by_name = {o.name.split(" · ")[0]: o for o in outcomes}
+    assert by_name["t_ok"].passed
+    bad = by_name["t_bad"]
+    assert not bad.passed and bad.name == "t_bad · request 2"
+    assert bad.reference is not None and bad.reference.response_body == '{"x": 2}'
+    assert failing.reference is not None and failing.reference.status == 204  # same request as its last
