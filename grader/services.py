@@ -66,6 +66,10 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     pg = PostgresContainer(image=postgres_image, username="grader", password=password,
                            dbname="app", driver=None)
     pg.with_network(network).with_network_aliases(DB_ALIAS).with_kwargs(labels=labels)
+    # A throwaway database: durability buys nothing here, and skipping fsync makes initdb,
+    # migrations and every insert faster (both the official image and ours honour these).
+    pg.with_env("POSTGRES_INITDB_ARGS", "--no-sync")
+    pg.with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     services.postgres = pg
     try:
         client.images.get(postgres_image)
