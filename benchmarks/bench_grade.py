@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grader import assignment as assignments  # noqa: E402
-from grader import engine  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
 
 LABEL = "api-grader.bench=1"
@@ -107,13 +106,9 @@ def by_hand(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[st
 
 
 def with_grader(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[str, float]:
-    if cold:  # drop the submission's cached image and the build cache, as for a first grade
-        client = engine.connect()
-        for image in client.images.list(name="api-grader-sub"):
-            client.images.remove(image.id, force=True)
-        sh("docker", "builder", "prune", "-af", check=False)
-    with tempfile.TemporaryDirectory() as out:
-        result = grade(submission_path=submission, assignment=spec_id, out=Path(out), seed=seed)
+    with tempfile.TemporaryDirectory() as out:  # cold: no layer cache, as for a first grade
+        result = grade(submission_path=submission, assignment=spec_id, out=Path(out), seed=seed,
+                       no_cache=cold)
     if result.score != result.max_score:
         print(f"  note: scored {result.score}/{result.max_score} ({result.reason})")
     return dict(result.timings)

@@ -44,7 +44,7 @@ class _CancellableAPI(APIClient):  # type: ignore[misc]
 
 
 def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[str, str],
-                timeout: float = 600.0) -> BuildResult:
+                timeout: float = 600.0, no_cache: bool = False) -> BuildResult:
     # Same engine as `client` (both come from the environment: DOCKER_HOST, TLS settings).
     api = _CancellableAPI(**kwargs_from_env(), version=client.api.api_version,
                           timeout=max(60, int(timeout) + 30))
@@ -55,7 +55,7 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     def consume() -> None:
         try:
             stream = api.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True,
-                               pull=False, decode=True)
+                               pull=False, decode=True, nocache=no_cache)
             for chunk in stream:
                 if "stream" in chunk:
                     lines.extend(str(chunk["stream"]).rstrip("\n").splitlines())

@@ -39,6 +39,7 @@ def grade(
     ref: Annotated[str | None, typer.Option(help="Git branch, tag or commit")] = None,
     postgres_image: Annotated[str, typer.Option(help="Postgres image for the database service")] = "postgres:15",
     build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache")] = False,
 ) -> None:
     """Grade one submission end to end in Docker."""
     from grader.pipeline import grade as run_grade
@@ -46,7 +47,7 @@ def grade(
     try:
         result = run_grade(submission_path=submission, assignment=assignment, out=out, seed=seed,
                            ref=ref, postgres_image=postgres_image, build_timeout=build_timeout,
-                           log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+                           no_cache=no_cache, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
     except GraderFault as exc:
         console.print(f"[bold yellow]not graded:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None

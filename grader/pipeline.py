@@ -57,7 +57,7 @@ def _reference(client: DockerClient, spec: Assignment, svc: services.Services, c
 
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
           seed: int = 0, ref: str | None = None, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
-          build_timeout: float = 600.0, log: Log = _quiet) -> Result:
+          build_timeout: float = 600.0, no_cache: bool = False, log: Log = _quiet) -> Result:
     spec = assignments.load(assignment)
     result = Result(assignment=spec.id, assignment_version=spec.fingerprint,
                     submission=str(submission_path), seed=seed, status=Status.GRADED,
@@ -84,7 +84,8 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                 client = engine.connect()
                 tag = f"api-grader-sub:{submission.tree_hash(root)[:16]}"
                 log("building the image")
-                built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout)
+                built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout,
+                                          no_cache=no_cache)
                 timings["build"] = round(built.seconds, 2)
                 result.build_log = engine.tail(built.log)
                 ctx.built, ctx.build_reason = built.ok, built.reason

@@ -42,7 +42,8 @@ def expect_status(response: httpx.Response, *codes: int) -> None:
         raise Mismatch(
             f"{response.request.method} {response.request.url.path} status",
             expected=f"status {want}",
-            actual=f"status {response.status_code}, body {_show(_body(response))}",
+            actual=f"status {response.status_code}, "
+            + (f"body {_show(_body(response))}" if response.content else "empty body"),
         )
 
 

@@ -1,0 +1,370 @@
+"""Mutation benchmark: realistic wrong submissions (mutants) and correct ones written differently
+(variants), made from an assignment's reference solution.
+
+`benchmarks/mutants/<assignment>/mutants.yaml` lists them: a mutant is one student mistake, written
+as exact text replacements on a copy of the reference, with the rubric category it must cost
+points in; a variant overlays whole files (and/or edits) and must keep full marks.
+
+    python benchmarks/mutants.py --list                 # what is there
+    python benchmarks/mutants.py --local [NAME ...]     # serve each on a throwaway local Postgres
+                                                        # and run the contract suite (no Docker)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
+DEFAULT_ASSIGNMENT = "fastapi-db-auth"
+# Never copied from the reference: its own tests, caches, local state.
+IGNORED = ("tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "venv", ".env",
+           "*.pyc", "*.db", "*.sqlite3")
+
+
+class MutantError(Exception):
+    """mutants.yaml is wrong: an edit does not apply, an overlay is missing, a field is invalid."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    file: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    bug: str
+    category: str | None  # the rubric category it must lose points in; None for variants
+    kind: Literal["mutant", "variant"]
+    edits: tuple[Edit, ...] = ()
+    overlay: Path | None = None  # a folder of whole files laid over the reference copy
+    reference: Path = field(default=ROOT / "reference_solution" / DEFAULT_ASSIGNMENT)
+
+
+def mutants_file(assignment: str) -> Path:
+    return MUTANTS_DIR / assignment / "mutants.yaml"
+
+
+def _edits(name: str, raw: Any) -> tuple[Edit, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise MutantError(f"{name}: edits must be a list")
+    result = []
+    for n, e in enumerate(raw, 1):
+        if not isinstance(e, dict) or set(e) != {"file", "old", "new"}:
+            raise MutantError(f"{name}: edit {n} must have exactly file, old, new")
+        if not all(isinstance(e[k], str) for k in ("file", "old", "new")):
+            raise MutantError(f"{name}: edit {n}: file, old and new must be strings")
+        if not e["old"]:
+            raise MutantError(f"{name}: edit {n} ({e['file']}): old is empty")
+        result.append(Edit(e["file"], e["old"], e["new"]))
+    return tuple(result)
+
+
+def load(assignment: str = DEFAULT_ASSIGNMENT) -> list[Mutant]:
+    """Every mutant, then every variant, of `benchmarks/mutants/<assignment>/mutants.yaml`."""
+    path = mutants_file(assignment)
+    if not path.is_file():
+        raise MutantError(f"no mutants for {assignment!r}: {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    reference = ROOT / data.get("reference", f"reference_solution/{assignment}")
+    if not (reference / "app").is_dir():
+        raise MutantError(f"{path}: reference {reference} has no app/ folder")
+    result: list[Mutant] = []
+    for kind, key in (("mutant", "mutants"), ("variant", "variants")):
+        for entry in data.get(key) or []:
+            name = entry.get("name")
+            if not isinstance(name, str) or not name:
+                raise MutantError(f"{path}: a {kind} without a name: {entry!r}")
+            unknown = set(entry) - {"name", "bug", "category", "edits", "overlay"}
+            if unknown:
+                raise MutantError(f"{name}: unknown fields {sorted(unknown)}")
+            category = entry.get("category")
+            if kind == "mutant" and not category:
+                raise MutantError(f"{name}: a mutant needs the category its bug belongs to")
+            if kind == "variant" and category:
+                raise MutantError(f"{name}: a variant is correct and has no category")
+            overlay = path.parent / entry["overlay"] if entry.get("overlay") else None
+            if overlay is not None and not overlay.is_dir():
+                raise MutantError(f"{name}: overlay {overlay} is not a folder")
+            edits = _edits(name, entry.get("edits"))
+            if kind == "mutant" and not edits and overlay is None:
+                raise MutantError(f"{name}: a mutant needs edits or an overlay")
+            result.append(Mutant(name=name, bug=str(entry.get("bug", "")), category=category, kind=kind,  # type: ignore[arg-type]
+                                 edits=edits, overlay=overlay, reference=reference))
+    names = [m.name for m in result]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise MutantError(f"{path}: duplicate names {dupes}")
+    return result
+
+
+def apply_edit(text: str, edit: Edit, where: str) -> str:
+    count = text.count(edit.old)
+    if count != 1:
+        found = "not found" if count == 0 else f"found {count} times"
+        raise MutantError(f"{where}: the text to replace is {found} in {edit.file} "
+                          f"(it must occur exactly once):\n{edit.old}")
+    return text.replace(edit.old, edit.new, 1)
+
+
+def materialize(mutant: Mutant, dest: Path) -> Path:
+    """Copy the reference to `dest` (without its tests and caches), lay the overlay, apply the edits."""
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise MutantError(f"{dest} exists and is not empty")
+    shutil.copytree(mutant.reference, dest, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True)
+    if mutant.overlay is not None:
+        shutil.copytree(mutant.overlay, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                        dirs_exist_ok=True)
+    for n, edit in enumerate(mutant.edits, 1):
+        target = dest / edit.file
+        if not target.is_file():
+            raise MutantError(f"{mutant.name}, edit {n}: {edit.file} does not exist")
+        text = apply_edit(target.read_text(encoding="utf-8"), edit, f"{mutant.name}, edit {n}")
+        target.write_text(text, encoding="utf-8")
+    return dest
+
+
+def changed_files(mutant: Mutant, dest: Path) -> list[str]:
+    """Files of a materialized copy that differ from (or are not in) the reference."""
+    changed = []
+    for path in sorted(p for p in dest.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        rel = path.relative_to(dest)
+        original = mutant.reference / rel
+        if not original.is_file() or original.read_bytes() != path.read_bytes():
+            changed.append(str(rel))
+    return changed
+
+
+# --------------------------------------------------------------------------------- local mode
+HEALTH_DEADLINE = 60.0  # seconds, as the assignment's runtime contract
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeError(Exception):
+    """The materialized app did not migrate or start (the whole run counts as killed)."""
+
+
+class LocalApp:
+    """`alembic upgrade head`, then `python -m uvicorn app.main:app` (as tests/conftest.py's AppProcess)."""
+
+    def __init__(self, app_dir: Path, env: dict[str, str], log_path: Path) -> None:
+        self.app_dir, self.env, self.log_path = app_dir, env, log_path
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        env.pop("PYTHONPATH", None)  # the app imports its own `app` package only
+        return env
+
+    def migrate(self) -> None:
+        done = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.app_dir,
+                              env=self._env(), capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise ServeError(f"alembic upgrade head failed:\n{done.stderr[-2000:]}")
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.app_dir, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT)
+        self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + HEALTH_DEADLINE
+        last = "no answer"
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ServeError(f"exited with code {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                response = httpx.get(f"{self.base_url}/health", timeout=5)
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return
+                last = f"status {response.status_code}: {response.text[:200]}"
+            time.sleep(0.1)
+        raise ServeError(f"not healthy within {HEALTH_DEADLINE:.0f} s ({last}):\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, limit: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class LocalResult:
+    mutant: Mutant
+    seconds: float
+    error: str | None = None  # did not migrate/start
+    failed: list[Any] = field(default_factory=list)  # failing contract Outcomes
+    total: int = 0
+    lost: dict[str, float] = field(default_factory=dict)  # category -> points lost
+
+    @property
+    def killed(self) -> bool:
+        return self.error is not None or bool(self.failed)
+
+    @property
+    def expected_hit(self) -> bool:
+        if self.mutant.kind == "variant":
+            return not self.killed
+        return self.error is not None or (self.mutant.category in self.lost)
+
+
+def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from grader import assignment as assignments
+    from grader.checks.contract import run_suite
+    from grader.core import Target
+    from grader.score import categories, score_items
+
+    a = assignments.load(DEFAULT_ASSIGNMENT)
+    started = time.monotonic()
+    app_dir = materialize(mutant, workdir / mutant.name / "app")
+    database_url = pg.create_database(f"mut_{uuid.uuid4().hex[:12]}")
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(32), "ACCESS_TOKEN_EXPIRE_MINUTES": "30"}
+    app = LocalApp(app_dir, env, workdir / mutant.name / "uvicorn.log")
+    try:
+        try:
+            app.migrate()
+            app.start()
+        except ServeError as exc:
+            return LocalResult(mutant, time.monotonic() - started, error=str(exc))
+        target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart)
+        run = run_suite(a.tests_dir, target)
+        outcomes = list(getattr(run, "outcomes", run))  # a SuiteRun, or (older) the list of Outcomes
+    finally:
+        app.stop()
+    items = [i for i in a.items if i.check == "contract"]
+    scored = categories(a, score_items(items, outcomes))
+    lost = {c.id: round(c.max_points - c.points, 2) for c in scored if c.points < c.max_points}
+    failed = [o for o in outcomes if not o.passed]
+    return LocalResult(mutant, time.monotonic() - started, failed=failed, total=len(outcomes), lost=lost)
+
+
+def _print_result(r: LocalResult, verbose: bool) -> None:
+    m = r.mutant
+    if m.kind == "variant":
+        verdict = "FULL MARKS" if not r.killed else "LOSES POINTS"
+        print(f"{m.name:38} variant   {verdict:12} {r.seconds:5.0f}s  "
+              f"{len(r.failed)}/{r.total} failed  lost={r.lost or '-'}", flush=True)
+    else:
+        killed = "yes" if r.killed else "NO"
+        hit = "yes" if r.expected_hit else "NO"
+        print(f"{m.name:38} {m.category:9} killed={killed:3} expected-category-lost={hit:3} "
+              f"{r.seconds:5.0f}s  {len(r.failed)}/{r.total} failed  lost={r.lost or '-'}", flush=True)
+    if r.error:
+        print(f"    did not start: {r.error.splitlines()[0] if r.error else ''}")
+    if verbose or m.kind == "variant":
+        for o in r.failed:
+            last = o.message.strip().splitlines()[-1] if o.message else ""
+            print(f"    - [{o.item}] {o.name}: {last[:200]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="only these mutants/variants")
+    parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT)
+    parser.add_argument("--list", action="store_true", help="list mutants and variants")
+    parser.add_argument("--local", action="store_true",
+                        help="serve each on a local Postgres with uvicorn and run the contract suite")
+    parser.add_argument("--keep", type=Path, help="materialize into this folder and keep it")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show failing tests of mutants too")
+    args = parser.parse_args(argv)
+
+    mutants = load(args.assignment)
+    if args.names:
+        unknown = set(args.names) - {m.name for m in mutants}
+        if unknown:
+            parser.error(f"unknown names: {sorted(unknown)}")
+        mutants = [m for m in mutants if m.name in args.names]
+    if args.list or not args.local:
+        for m in mutants:
+            print(f"{m.name:38} {m.kind:8} {m.category or '-':10} {m.bug}")
+        return 0
+    if args.assignment != DEFAULT_ASSIGNMENT:
+        parser.error("--local knows how to serve fastapi-db-auth only")
+
+    sys.path.insert(0, str(ROOT))
+    from grader import localpg
+
+    results: list[LocalResult] = []
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="mutants-"))
+    try:
+        with localpg.LocalPostgres() as pg:
+            for m in mutants:
+                results.append(run_local(m, pg, workdir))
+                _print_result(results[-1], args.verbose)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    mut = [r for r in results if r.mutant.kind == "mutant"]
+    var = [r for r in results if r.mutant.kind == "variant"]
+    print()
+    print(f"mutants killed by the contract suite: {sum(r.killed for r in mut)}/{len(mut)}; "
+          f"losing points in their own category: {sum(r.expected_hit for r in mut)}/{len(mut)}")
+    survivors = [r.mutant.name for r in mut if not r.killed]
+    if survivors:
+        print(f"not killed: {', '.join(survivors)}")
+    wrong_cat = [r.mutant.name for r in mut if r.killed and not r.expected_hit]
+    if wrong_cat:
+        print(f"killed but not in their category: {', '.join(wrong_cat)}")
+    if var:
+        print(f"variants with full contract marks: {sum(not r.killed for r in var)}/{len(var)}")
+    return 0 if all(not r.killed for r in var) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
