@@ -24,6 +24,10 @@ class Runtime(_Model):
     start_deadline: float = 60.0  # seconds from container start to a 2xx on health_path
     # Values may contain ${postgres_url} (the app's database) and ${random_secret} (fresh per run).
     env: dict[str, str] = Field(default_factory=dict)
+    # A command that applies the schema alone (e.g. ["alembic", "upgrade", "head"]). The grader runs
+    # it in the image on an empty database before the app starts; tests see that database as
+    # target.databases["migrated"] (what the migrations create, not what the app creates later).
+    migrate: list[str] | None = None
 
 
 class Services(_Model):

@@ -40,6 +40,9 @@ def grade(
     postgres_image: Annotated[str, typer.Option(help="Postgres image for the database service")] = "postgres:15",
     build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache")] = False,
+    published_ports: Annotated[bool, typer.Option(
+        "--published-ports", help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
+        "the app's network then has a route out")] = False,
 ) -> None:
     """Grade one submission end to end in Docker."""
     from grader.pipeline import grade as run_grade
@@ -47,7 +50,7 @@ def grade(
     try:
         result = run_grade(submission_path=submission, assignment=assignment, out=out, seed=seed,
                            ref=ref, postgres_image=postgres_image, build_timeout=build_timeout,
-                           no_cache=no_cache, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+                           no_cache=no_cache, isolate=not published_ports, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
     except GraderFault as exc:
         console.print(f"[bold yellow]not graded:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None
@@ -56,6 +59,40 @@ def grade(
         raise typer.Exit(130) from None
     _print_result(result, out)
     if result.status is Status.NOT_GRADED:
+        raise typer.Exit(EXIT_FAULT)
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(help="Folder of submissions (folders/archives) or a CSV roster")],
+    assignment: Annotated[str, typer.Option("--assignment", "-a")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded at once")] = 2,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from grader.batch import run_batch
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("grading", total=None, info="")
+
+        def progress(done: int, failed: int, remaining: int, total: int) -> None:
+            bar.update(task, completed=done, total=total,
+                       info=f"done {done} · not passing {failed} · remaining {remaining}")
+
+        try:
+            latest = run_batch(source=source, assignment=assignment, out=out, jobs=jobs, seed=seed,
+                               progress=progress)
+        except GraderFault as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(EXIT_FAULT) from None
+    not_graded = [s for s, e in latest.items() if e["status"] == "not_graded"]
+    console.print(f"{len(latest)} submissions; class summary: {out / 'index.html'}; gradebook: {out / 'grades.csv'}")
+    if not_graded:
+        console.print(f"[yellow]not graded (grader faults, no score given): {', '.join(not_graded)}[/]")
         raise typer.Exit(EXIT_FAULT)
 
 

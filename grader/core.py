@@ -53,6 +53,9 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)  # what the app was started with (e.g. SECRET_KEY)
     database_url: str | None = None  # the app's database, reachable from the grader (postgresql://)
     restart: Callable[[], None] | None = None  # restart the app and wait until healthy again
+    # other databases the run prepared, reachable from the grader; "migrated": the schema that the
+    # runtime's migrate command alone created on an empty database, before the app ever started
+    databases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

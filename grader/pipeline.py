@@ -41,7 +41,7 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
 
 
 def _reference(client: DockerClient, spec: Assignment, svc: services.Services, ctx: Context,
-               labels: dict[str, str], pool: ThreadPoolExecutor,
+               labels: dict[str, str], pool: ThreadPoolExecutor, publish: bool,
                log: Log) -> Future[tuple[run.App, dict[str, str], str | None]] | None:
     """Start the reference beside the submission when a check needs it and its traces are not
     cached. Its container carries the run's labels, so cleanup removes it with the rest."""
@@ -52,12 +52,33 @@ def _reference(client: DockerClient, spec: Assignment, svc: services.Services, c
     if ctx.reference_traces is not None:
         return None
     log("starting the reference solution (first grade of this assignment version)")
-    return pool.submit(reference.start, client, spec, svc, labels=labels)
+    return pool.submit(reference.start, client, spec, svc, labels=labels, publish=publish)
+
+
+def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Services, image: str,
+                   labels: dict[str, str], pool: ThreadPoolExecutor, log: Log) -> Future[str] | None:
+    """Run the runtime's migrate command alone on an empty database, beside the app's start."""
+    command = spec.runtime.migrate
+    if not command or "postgres_url" not in svc.values:
+        return None
+
+    def migrate() -> str:
+        app_url, grader_url = svc.create_database("migrated")
+        env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": app_url})
+        code, _ = run.run_once(client, image, command=command, env=env,
+                                    network=svc.network.name, labels=labels)
+        log(f"migrate command alone exited with {code}")
+        return grader_url
+
+    return pool.submit(migrate)
 
 
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
           seed: int = 0, ref: str | None = None, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
-          build_timeout: float = 600.0, no_cache: bool = False, log: Log = _quiet) -> Result:
+          build_timeout: float = 600.0, no_cache: bool = False, isolate: bool = True,
+          log: Log = _quiet) -> Result:
+    """Grade one submission. `isolate`: the app's network has no route out and the grader talks
+    to containers by IP (Linux engines); without it, ports are published on 127.0.0.1."""
     spec = assignments.load(assignment)
     result = Result(assignment=spec.id, assignment_version=spec.fingerprint,
                     submission=str(submission_path), seed=seed, status=Status.GRADED,
@@ -70,7 +91,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
     client = None
     svc: services.Services | None = None
     app: run.App | None = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference")
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")
     try:
         with tempfile.TemporaryDirectory(prefix="grader-") as work:
             try:
@@ -94,13 +115,15 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
         if ctx.built and client is not None:
             log("starting services")
             t = time.monotonic()
-            svc = services.start(client, spec, labels=labels, postgres_image=postgres_image)
+            svc = services.start(client, spec, labels=labels, postgres_image=postgres_image,
+                                 internal=isolate)
             timings["database_ready"] = round(time.monotonic() - t, 2)
             env = run.expand_env(spec.runtime, svc.values)
-            pending = _reference(client, spec, svc, ctx, labels, pool, log)
+            pending = _reference(client, spec, svc, ctx, labels, pool, not isolate, log)
+            migrated = _migrate_alone(client, spec, svc, tag, labels, pool, log)
             log("starting the app")
             started = run.start_app(client, tag, runtime=spec.runtime, env=env,
-                                    network=svc.network.name, labels=labels)
+                                    network=svc.network.name, labels=labels, publish=not isolate)
             timings["app_ready"] = round(started.seconds, 2)
             if pending is not None:
                 ref_app, ref_env, ref_db = pending.result()
@@ -115,6 +138,8 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                 ctx.started = True
                 ctx.target = Target(base_url=app.base_url, env=env,
                                     database_url=svc.grader_database_url, restart=app.restart)
+                if migrated is not None:
+                    ctx.target.databases["migrated"] = migrated.result()
         log("running checks")
         t = time.monotonic()
         outcomes = run_checks(ctx, spec.items, timings)

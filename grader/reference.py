@@ -46,8 +46,8 @@ def save_traces(cache_key: str, traces: dict[str, list[Exchange]]) -> None:
     write_atomic(CACHE / f"{cache_key}.json", json.dumps(data))
 
 
-def start(client: DockerClient, spec: Assignment, svc: Services, *,
-          labels: dict[str, str]) -> tuple[run.App, dict[str, str], str | None]:
+def start(client: DockerClient, spec: Assignment, svc: Services, *, labels: dict[str, str],
+          publish: bool = False) -> tuple[run.App, dict[str, str], str | None]:
     """Build and start the reference on the submission's network, with its own database."""
     assert spec.reference_dir is not None
     tag = f"api-grader-ref:{submission.tree_hash(spec.reference_dir)[:16]}"
@@ -60,7 +60,7 @@ def start(client: DockerClient, spec: Assignment, svc: Services, *,
         values["postgres_url"], grader_db = svc.create_database("reference")
     env = run.expand_env(spec.runtime, values)
     started = run.start_app(client, tag, runtime=spec.runtime, env=env, network=svc.network.name,
-                            labels=labels)
+                            labels=labels, publish=publish)
     if started.app is None or started.reason:
         if started.app is not None:
             started.app.stop()

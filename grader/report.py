@@ -138,3 +138,24 @@ def write(result: Result, out: Path) -> dict[str, Path]:
     write_atomic(paths["full.json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     write_atomic(paths["report.html"], html(result))
     return paths
+
+
+def class_index(title: str, entries: list[dict[str, Any]], out: Path) -> str:
+    """The class summary of a batch: histogram, pass rate per rubric item, slowest, links."""
+    scores = [e["score"] for e in entries if e["score"] is not None]
+    bins = [0] * 10
+    for s in scores:
+        bins[min(int(s // 10), 9)] += 1
+    items: dict[str, list[bool]] = {}
+    for e in entries:
+        try:
+            data = json.loads((out / e["report"]).with_name("results.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for t in data.get("tests", []):
+            items.setdefault(t["name"], []).append(t["status"] == "passed")
+    rates = sorted(((name, sum(v) / len(v), len(v)) for name, v in items.items()), key=lambda r: r[1])
+    slowest = sorted((e for e in entries if e.get("seconds")), key=lambda e: -e["seconds"])[:5]
+    template = _env.get_template("index.html.j2")
+    return template.render(title=title, entries=entries, bins=bins, rates=rates, slowest=slowest,
+                           graded=len(scores), mean=(sum(scores) / len(scores)) if scores else None)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import docker.errors
 import httpx
+import requests
 from docker import DockerClient
 from docker.models.containers import Container
+from docker.types import LogConfig
 
 from grader.assignment import Runtime
 from grader.core import GraderFault
@@ -78,22 +80,25 @@ def expand_env(runtime: Runtime, values: dict[str, str]) -> dict[str, str]:
 
 def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[str, str],
               network: str, labels: dict[str, str], limits: Limits = Limits(),
-              name: str | None = None) -> Started:
+              name: str | None = None, publish: bool = False) -> Started:
+    """`publish`: reach the app through a port on 127.0.0.1 instead of its IP on `network`."""
     begin = time.monotonic()
+    # a fixed host port: it must survive restarts (an ephemeral one is re-drawn)
+    ports = {f"{runtime.port}/tcp": ("127.0.0.1", free_port())} if publish else {}
     try:
         container = client.containers.run(
             image, detach=True, name=name, environment=env, labels=labels, network=network,
-            # a fixed host port: it must survive restarts (an ephemeral one is re-drawn)
-            ports={f"{runtime.port}/tcp": ("127.0.0.1", free_port())},
+            ports=ports,
             mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
             pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"],
-            init=True,
+            init=True, log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
         )
     except docker.errors.APIError as exc:
         if exc.is_client_error():
             return Started(None, time.monotonic() - begin, f"the container could not start: {exc.explanation}")
         raise GraderFault(f"Docker could not start the app container: {exc}") from exc
-    app = App(container=container, base_url=_base_url(container, runtime.port), runtime=runtime)
+    app = App(container=container, base_url=_base_url(container, runtime.port, network),
+              runtime=runtime)
     reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
                           alive=lambda: _alive(container))
     seconds = time.monotonic() - begin
@@ -108,12 +113,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _base_url(container: Container, port: int) -> str:
+def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],
+             network: str, labels: dict[str, str], timeout: float = 120.0,
+             limits: Limits = Limits()) -> tuple[int | None, str]:
+    """Run `command` in the image to completion: (exit code or None on timeout, log tail)."""
+    container = client.containers.run(
+        image, command=command, detach=True, environment=env, labels=labels, network=network,
+        mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+        pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"], init=True)
+    try:
+        try:
+            code: int | None = int(container.wait(timeout=timeout)["StatusCode"])
+        except requests.exceptions.RequestException:  # the wait timed out
+            code = None
+        return code, tail(container.logs(tail=100).decode("utf-8", "replace"))
+    finally:
+        container.remove(force=True, v=True)
+
+
+def _base_url(container: Container, port: int, network: str) -> str:
+    """The published port on 127.0.0.1 if there is one, else the container's IP on `network`
+    (stable across restarts)."""
     container.reload()
     bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
-    if not bindings:
-        return "http://127.0.0.1:1"  # not running: nothing answers, the wait reports the exit
-    return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+    if bindings:
+        return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+    ip = (container.attrs["NetworkSettings"]["Networks"].get(network) or {}).get("IPAddress")
+    return f"http://{ip}:{port}" if ip else "http://127.0.0.1:1"  # not running: the wait says why
 
 
 def _alive(container: Container) -> str | None:

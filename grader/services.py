@@ -51,10 +51,13 @@ class Services:
 
 
 def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str],
-          postgres_image: str = DEFAULT_POSTGRES_IMAGE) -> Services:
+          postgres_image: str = DEFAULT_POSTGRES_IMAGE, internal: bool = True) -> Services:
+    """`internal`: the network has no route out (the app reaches only its Postgres and the grader,
+    which talks to containers by their IP on the bridge). Off for engines whose container IPs the
+    grader cannot reach (Docker Desktop): then ports are published on 127.0.0.1."""
     from testcontainers.community.postgres import PostgresContainer
 
-    network = Network(docker_network_kw={"labels": labels, "driver": "bridge"})
+    network = Network(docker_network_kw={"labels": labels, "driver": "bridge", "internal": internal})
     try:
         network.create()
     except docker.errors.DockerException as exc:
@@ -85,5 +88,14 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
         services.stop()
         raise GraderFault(f"Postgres did not start: {exc}") from exc
     services.values["postgres_url"] = f"postgresql://grader:{password}@{DB_ALIAS}:5432/app"
-    services.grader_database_url = pg.get_connection_url(driver=None)
+    if internal:
+        ip = container_ip(pg.get_wrapped_container(), network.name)
+        services.grader_database_url = f"postgresql://grader:{password}@{ip}:5432/app"
+    else:
+        services.grader_database_url = pg.get_connection_url(driver=None)
     return services
+
+
+def container_ip(container: Any, network: str) -> str:
+    container.reload()
+    return str(container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])

@@ -45,6 +45,14 @@ def docker_client() -> DockerClient:
 
 
 @pytest.fixture(scope="session")
+def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny no-database assignment of tests/mini_assignment.py, written to a spec folder."""
+    from mini_assignment import write_mini
+
+    return write_mini(tmp_path_factory.mktemp("specs") / "mini")
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[localpg.LocalPostgres]:
     if not localpg.available():  # fail, never skip: CI must run these
         pytest.fail("PostgreSQL server binaries not found: run `grader setup --for-tests`")
@@ -139,18 +147,22 @@ def _serve(
     app_dir: Path, pg: localpg.LocalPostgres, prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
     if not (app_dir / "app" / "main.py").is_file():
-        pytest.skip(f"{app_dir} does not exist yet")
+        pytest.fail(f"{app_dir} is missing")
     database_url = fresh_database(pg, prefix)
     env = {
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_hex(32),
         "ACCESS_TOKEN_EXPIRE_MINUTES": "30",
     }
-    app = AppProcess(app_dir, env, tmp_path_factory.mktemp(prefix) / "uvicorn.log")
+    logs = tmp_path_factory.mktemp(prefix)
+    migrated = fresh_database(pg, f"{prefix}_migrated")  # the migrations alone, as the grader does
+    AppProcess(app_dir, {**env, "DATABASE_URL": migrated}, logs / "migrate.log").migrate()
+    app = AppProcess(app_dir, env, logs / "uvicorn.log")
     app.migrate()
     app.start()
     try:
-        yield Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart)
+        yield Target(base_url=app.base_url, env=dict(env), database_url=database_url,
+                     restart=app.restart, databases={"migrated": migrated})
     finally:
         app.stop()
 

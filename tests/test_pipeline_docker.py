@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from docker import DockerClient
+from mini_assignment import make_submission
 
 from grader.core import Status
 from grader.engine import leftovers
@@ -23,82 +23,8 @@ from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
 
-SERVER = '''
-import json, os, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/health":
-            body = {"status": "ok"}
-        elif self.path == "/hello":
-            body = {"greeting": os.environ.get("GREETING", "?") if "%(mode)s" != "wrong" else "bye"}
-        else:
-            self.send_response(404); self.end_headers(); return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-print("serving", flush=True)
-ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
-'''
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = tmp_path_factory.mktemp("specs") / "mini"
-    (spec / "tests").mkdir(parents=True)
-    (spec / "assignment.yaml").write_text(textwrap.dedent("""
-        id: mini
-        title: Mini greeting service
-        runtime:
-          port: 8000
-          health_path: /health
-          start_deadline: 8
-          env: {GREETING: hello, SECRET: "${random_secret}"}
-        categories:
-          - {id: deploy, title: Deploy}
-          - {id: api, title: API}
-        items:
-          - {id: builds, title: The image builds, category: deploy, points: 20, check: build}
-          - {id: starts, title: The app starts, category: deploy, points: 30, check: start}
-          - {id: hello, title: GET /hello greets, category: api, points: 50, check: contract}
-    """))
-    (spec / "openapi.yaml").write_text("openapi: 3.1.0\ninfo: {title: mini, version: '1'}\npaths: {}\n")
-    (spec / "tests" / "test_hello.py").write_text(textwrap.dedent('''
-        import pytest
-        from grader.testing import expect_equal, expect_status
-
-        @pytest.mark.rubric("hello")
-        def test_hello(client, target):
-            """GET /hello answers the GREETING the grader passed."""
-            r = client.get("/hello")
-            expect_status(r, 200)
-            expect_equal(r.json(), {"greeting": target.env["GREETING"]}, "GET /hello body")
-
-        @pytest.mark.rubric("hello")
-        def test_secret_is_random(target):
-            """The grader passes a fresh secret."""
-            assert len(target.env["SECRET"]) >= 32
-    '''))
-    return spec
-
-
-def _submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
-                cmd: str = '["python", "app.py"]') -> Path:
-    root.mkdir(parents=True)
-    (root / "app.py").write_text(SERVER % {"mode": mode})
-    (root / "Dockerfile").write_text(
-        f"FROM python:3.11-slim\nWORKDIR /srv\n{dockerfile_extra}COPY app.py .\nCMD {cmd}\n"
-    )
-    return root
-
-
 def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "good")
+    sub = make_submission(tmp_path / "good")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.GRADED, result.reason
     assert result.score == 100
@@ -112,7 +38,7 @@ def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: D
 
 def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
                                                      docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "wrong", mode="wrong")
+    sub = make_submission(tmp_path / "wrong", mode="wrong")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.GRADED
     assert result.score == 75  # 20 + 30 + half of 50
@@ -127,7 +53,7 @@ def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
 
 def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
                                               docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "broken", dockerfile_extra="RUN echo about to fail && exit 3\n")
+    sub = make_submission(tmp_path / "broken", dockerfile_extra="RUN echo about to fail && exit 3\n")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.BUILD_FAILED
     assert result.score == 0
@@ -139,7 +65,7 @@ def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
 
 
 def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "exits", cmd='["python", "-c", "print(\'boom: no config\'); exit(3)"]')
+    sub = make_submission(tmp_path / "exits", cmd='["python", "-c", "print(\'boom: no config\'); exit(3)"]')
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert time.monotonic() - begin < 60
@@ -152,7 +78,7 @@ def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: Docke
 
 
 def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "silent", cmd='["sleep", "3600"]')
+    sub = make_submission(tmp_path / "silent", cmd='["sleep", "3600"]')
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert time.monotonic() - begin < 60
@@ -163,7 +89,7 @@ def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: 
 
 
 def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "slow", dockerfile_extra="RUN sleep 600\n")
+    sub = make_submission(tmp_path / "slow", dockerfile_extra="RUN sleep 600\n")
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out", build_timeout=5)
     assert time.monotonic() - begin < 60
@@ -192,7 +118,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
 
 def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
     """No engine: exit 2, a clear message, and results.json without a score."""
-    sub = _submission(tmp_path / "good")
+    sub = make_submission(tmp_path / "good")
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:9"}
     done = subprocess.run(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
                           env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -205,7 +131,7 @@ def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = _submission(tmp_path / "silent", cmd='["sleep", "3600"]')  # never healthy: waits 8 s
+    sub = make_submission(tmp_path / "silent", cmd='["sleep", "3600"]')  # never healthy: waits 8 s
     proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None

@@ -49,16 +49,33 @@ class RecordingClient(httpx.Client):  # type: ignore[misc]
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         try:
-            response = super().send(request, **kwargs)
+            response = super().send(request, **{**kwargs, "stream": True})
+            try:
+                _read_capped(response)
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             self.exchanges.append(
                 Exchange(method=request.method, url=str(request.url),
                          request_headers=dict(request.headers), error=f"{type(exc).__name__}: {exc}")
             )
             raise
-        response.read()
         self.exchanges.append(record(response))
         return response
+
+
+MAX_BODY = 2 * 1024 * 1024  # a response body is read up to this many bytes, then cut
+
+
+def _read_capped(response: httpx.Response) -> None:
+    """Read a streamed body, keeping at most MAX_BODY bytes (a 1 GB answer must not fill memory)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    response._content = b"".join(chunks)[:MAX_BODY]
 
 
 @functools.cache
@@ -86,6 +103,10 @@ class ContractPlugin:
         if not self._target.database_url:
             pytest.skip("no database in this run")
         return self._target.database_url
+
+    @pytest.fixture
+    def databases(self) -> dict[str, str]:
+        return self._target.databases
 
     @pytest.fixture
     def client(self, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:

@@ -50,6 +50,22 @@ def test_alembic_version_has_a_row(db_url):
         raise Mismatch("alembic_version rows", expected="one row with the head revision", actual=rows)
 
 
+@MIGRATIONS
+def test_migrations_alone_create_the_schema(databases):
+    """`alembic upgrade head` alone, on an empty database, must create the tables users and items (the schema comes from migrations, never from create_all at start)."""
+    url = databases.get("migrated")
+    if url is None:
+        pytest.skip("this runtime does not run the migrations alone")
+    rows = _query(url, """
+        SELECT table_name FROM information_schema.tables
+        WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+    """)
+    missing = {"users", "items", "alembic_version"} - {r[0] for r in rows}
+    if missing:
+        raise Mismatch("tables after `alembic upgrade head` alone",
+                       expected="users, items and alembic_version", actual=f"missing {sorted(missing)}")
+
+
 # schema ---------------------------------------------------------------------------------------------
 @SCHEMA
 def test_users_table_columns(db_url):

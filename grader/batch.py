@@ -1,0 +1,228 @@
+"""Grade a whole class: parallel, resumable, nothing lost.
+
+Each submission is graded by its own `grader grade` process (a crash or a hostile submission cannot
+take the batch down; pytest and Schemathesis are not thread-safe anyway). Every finished grade is
+recorded in `journal.jsonl`, keyed by student, content hash, assignment version and seed, with an
+fsync; a batch started again skips what the journal holds and redoes the rest. `grades.csv` and
+`index.html` are rebuilt from the journal (the last line per student wins: no duplicate rows).
+A grader fault is retried and, if it persists, recorded as "not graded" — never as a 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ctypes
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import assignment as assignments
+from grader.core import GraderFault
+from grader.report import write_atomic
+from grader.submission import tree_hash
+
+ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+FINAL = {"graded", "rejected", "build_failed", "start_failed"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    source: str  # path or git URL
+    ref: str | None = None
+
+    def content_hash(self) -> str:
+        path = Path(self.source)
+        if path.is_dir() and self.ref is None:
+            return tree_hash(path)[:16]
+        if path.is_file():
+            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        done = subprocess.run(["git", "ls-remote", self.source, self.ref or "HEAD"], capture_output=True,
+                              text=True, timeout=60, check=False)
+        head = done.stdout.split()[0] if done.returncode == 0 and done.stdout.strip() else self.ref or "?"
+        return f"git-{head[:16]}"
+
+
+def discover(source: Path) -> list[Submission]:
+    """A folder of submissions (folders or archives), or a CSV roster `student,path_or_url[,ref]`."""
+    if source.is_file() and source.suffix == ".csv":
+        subs = []
+        with source.open(newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if not row or row[0].strip().lower() in {"", "student"} or row[0].startswith("#"):
+                    continue
+                where = row[1].strip()
+                if not where.startswith(("http://", "https://", "git@", "ssh://", "file://")):
+                    where = str((source.parent / where).resolve())
+                subs.append(Submission(row[0].strip(), where, row[2].strip() if len(row) > 2 and row[2].strip() else None))
+        return subs
+    if not source.is_dir():
+        raise GraderFault(f"{source}: not a folder of submissions or a .csv roster")
+    subs = []
+    for entry in sorted(source.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        name = entry.name
+        for ext in ARCHIVES:
+            if name.endswith(ext):
+                name = name[: -len(ext)]
+                break
+        else:
+            if not entry.is_dir():
+                continue
+        subs.append(Submission(name, str(entry)))
+    return subs
+
+
+def _safe_name(student: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student).strip(".") or "student"
+
+
+class Journal:
+    """Append-only JSON lines, fsynced; a torn last line (killed mid-write) is ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                self.entries[entry["key"]] = entry
+
+    def done(self, key: str, out: Path) -> bool:
+        entry = self.entries.get(key)
+        return bool(entry and entry["status"] in FINAL and (out / "results.json").is_file())
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.entries[entry["key"]] = entry
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The last entry per student."""
+        by_student: dict[str, dict[str, Any]] = {}
+        for entry in self.entries.values():
+            by_student[entry["student"]] = entry
+        return by_student
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """The child gets SIGINT if the batch dies (even by SIGKILL): it cleans its containers up."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+
+
+def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: float,
+               extra: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "grader.cli", "grade", sub.source, "--assignment", assignment,
+           "--out", str(out), "--seed", str(seed), *extra]
+    if sub.ref:
+        cmd += ["--ref", sub.ref]
+    begin = time.monotonic()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                              preexec_fn=_die_with_parent)
+        code, err = done.returncode, done.stderr
+    except subprocess.TimeoutExpired:
+        code, err = 2, f"the grader took longer than {timeout:.0f} s"
+    seconds = round(time.monotonic() - begin, 1)
+    try:
+        data = json.loads((out / "results.json").read_text())
+        status = data["extra_data"]["status"]
+        reason = data["extra_data"].get("reason", "")
+        score, max_score = data.get("score"), sum(t["max_score"] for t in data["tests"]) or None
+    except (OSError, ValueError, KeyError):
+        status, reason, score, max_score = "not_graded", (err.strip().splitlines() or ["no result"])[-1], None, None
+    if code == 2 and status in FINAL:
+        status = "not_graded"
+    return {"status": status, "reason": reason, "score": score, "max_score": max_score,
+            "seconds": seconds}
+
+
+def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: int = 0,
+              retries: int = 1, timeout: float = 1800.0, extra: list[str] | None = None,
+              progress: Callable[[int, int, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Grade every submission of `source` into `out/<student>/`; returns the latest entry per student."""
+    spec = assignments.load(assignment)
+    subs = discover(source)
+    names = [s.student for s in subs]
+    if len(names) != len(set(names)):
+        raise GraderFault("two submissions have the same student name")
+    journal = Journal(out / "journal.jsonl")
+    _cleanup_leftovers()
+    todo: list[tuple[Submission, str]] = []
+    for sub in subs:
+        key = "|".join([sub.student, sub.content_hash(), spec.fingerprint, str(seed)])
+        if not journal.done(key, out / _safe_name(sub.student)):
+            todo.append((sub, key))
+    done = len(subs) - len(todo)
+    failed = 0
+    if progress:
+        progress(done, failed, len(todo), len(subs))
+    attempts: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        running: dict[Future[dict[str, Any]], tuple[Submission, str]] = {}
+
+        def submit(sub: Submission, key: str) -> None:
+            attempts[key] = attempts.get(key, 0) + 1
+            fut = pool.submit(_grade_one, sub, out / _safe_name(sub.student), spec.id, seed, timeout,
+                              extra or [])
+            running[fut] = (sub, key)
+
+        for sub, key in todo:
+            submit(sub, key)
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                sub, key = running.pop(fut)
+                entry = fut.result()
+                if entry["status"] == "not_graded" and attempts[key] <= retries:
+                    submit(sub, key)  # a grader fault: try again, never a 0
+                    continue
+                journal.add({"key": key, "student": sub.student, "source": sub.source,
+                             "report": f"{_safe_name(sub.student)}/report.html", **entry})
+                done += 1
+                failed += entry["status"] != "graded"
+                write_summaries(out, journal, spec.title)
+                if progress:
+                    progress(done, failed, len(subs) - done, len(subs))
+    write_summaries(out, journal, spec.title)
+    return journal.latest()
+
+
+def _cleanup_leftovers() -> None:
+    from grader import engine
+
+    with contextlib.suppress(GraderFault):  # no engine: every grade will say so
+        engine.cleanup(engine.connect(timeout=30))
+
+
+def write_summaries(out: Path, journal: Journal, title: str) -> None:
+    latest = sorted(journal.latest().values(), key=lambda e: e["student"])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["student", "score", "max_score", "status", "report"])
+    for e in latest:
+        writer.writerow([e["student"], "" if e["score"] is None else e["score"],
+                         "" if e["max_score"] is None else e["max_score"], e["status"], e["report"]])
+    write_atomic(out / "grades.csv", buf.getvalue())
+    from grader.report import class_index
+
+    write_atomic(out / "index.html", class_index(title, latest, out))

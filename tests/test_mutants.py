@@ -1,0 +1,75 @@
+"""The mutation benchmark's data (benchmarks/mutants/): every mutant and variant materializes from
+the reference, every edit applies exactly once, and the result is valid Python. Fast: nothing runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import py_compile
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import assignment as assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "fastapi-db-auth"
+
+
+def _load_module():  # benchmarks/ is not a package: load the script by path
+    path = ROOT / "benchmarks" / "mutants.py"
+    spec = importlib.util.spec_from_file_location("benchmark_mutants", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+mutants_mod = _load_module()
+ALL = mutants_mod.load(ASSIGNMENT)
+MUTANTS = [m for m in ALL if m.kind == "mutant"]
+VARIANTS = [m for m in ALL if m.kind == "variant"]
+
+
+def test_enough_mutants_and_variants() -> None:
+    assert len(MUTANTS) >= 25, f"only {len(MUTANTS)} mutants"
+    assert len(VARIANTS) >= 2, f"only {len(VARIANTS)} variants"
+
+
+def test_names_are_unique() -> None:
+    names = [m.name for m in ALL]
+    assert len(names) == len(set(names))
+
+
+def test_categories_are_rubric_categories() -> None:
+    rubric = {c.id for c in assignments.load(ASSIGNMENT).categories}
+    wrong = {m.name: m.category for m in MUTANTS if m.category not in rubric}
+    assert not wrong, f"unknown categories (rubric has {sorted(rubric)}): {wrong}"
+    assert all(m.category is None for m in VARIANTS)
+    assert all(m.bug for m in MUTANTS), "every mutant says what its bug is"
+
+
+@pytest.mark.parametrize("mutant", ALL, ids=lambda m: m.name)
+def test_materializes_and_compiles(mutant, tmp_path: Path) -> None:
+    dest = mutants_mod.materialize(mutant, tmp_path / "app")
+    assert (dest / "app" / "main.py").is_file()
+    assert not (dest / "tests").exists(), "the reference's own tests are not copied"
+    assert not list(dest.rglob("__pycache__")), "caches are not copied"
+    changed = mutants_mod.changed_files(mutant, dest)
+    if mutant.kind == "mutant":
+        assert changed, "the mutant changes no file"
+    for path in dest.rglob("*.py"):
+        py_compile.compile(str(path), cfile=str(tmp_path / "pyc" / (path.name + "c")), doraise=True)
+
+
+def test_an_edit_that_does_not_apply_is_an_error(tmp_path: Path) -> None:
+    base = MUTANTS[0]
+    missing = mutants_mod.Edit(file="app/main.py", old="this text is nowhere", new="")
+    twice = mutants_mod.Edit(file="app/main.py", old="import", new="import")
+    for n, edit in enumerate((missing, twice)):
+        broken = mutants_mod.Mutant(name="broken", bug="", category="users", kind="mutant",
+                                    edits=(edit,), reference=base.reference)
+        with pytest.raises(mutants_mod.MutantError, match="exactly once"):
+            mutants_mod.materialize(broken, tmp_path / str(n))
