@@ -182,7 +182,7 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
 
         def submit(sub: Submission, key: str) -> None:
             attempts[key] = attempts.get(key, 0) + 1
-            fut = pool.submit(_grade_one, sub, out / _safe_name(sub.student), spec.id, seed, timeout,
+            fut = pool.submit(_grade_one, sub, out / _safe_name(sub.student), str(spec.dir), seed, timeout,
                               extra or [])
             running[fut] = (sub, key)
 
@@ -214,14 +214,17 @@ def _cleanup_leftovers() -> None:
         engine.cleanup(engine.connect(timeout=30))
 
 
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
 def write_summaries(out: Path, journal: Journal, title: str) -> None:
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["student", "score", "max_score", "status", "report"])
     for e in latest:
-        writer.writerow([e["student"], "" if e["score"] is None else e["score"],
-                         "" if e["max_score"] is None else e["max_score"], e["status"], e["report"]])
+        writer.writerow([e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]])
     write_atomic(out / "grades.csv", buf.getvalue())
     from grader.report import class_index
 

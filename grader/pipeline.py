@@ -20,7 +20,7 @@ from grader import assignment as assignments
 from grader import build, engine, reference, report, run, services, submission
 from grader.assignment import Assignment
 from grader.checks import Context, run_checks
-from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, Target
+from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected
 from grader.score import categories, score_items
 
 Log = Callable[[str], None]
@@ -127,8 +127,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             timings["app_ready"] = round(started.seconds, 2)
             if pending is not None:
                 ref_app, ref_env, ref_db = pending.result()
-                ctx.reference = Target(base_url=ref_app.base_url, env=ref_env, database_url=ref_db,
-                                       restart=ref_app.restart)
+                ctx.reference = ref_app.target(ref_env, ref_db)
                 timings["reference_ready"] = round(time.monotonic() - t, 2)
             app = started.app
             if started.reason:
@@ -136,8 +135,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                 ctx.start_reason = started.reason
             elif app is not None:
                 ctx.started = True
-                ctx.target = Target(base_url=app.base_url, env=env,
-                                    database_url=svc.grader_database_url, restart=app.restart)
+                ctx.target = app.target(env, svc.grader_database_url)
                 if migrated is not None:
                     ctx.target.databases["migrated"] = migrated.result()
         log("running checks")

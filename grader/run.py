@@ -21,7 +21,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from grader.assignment import Runtime
-from grader.core import GraderFault
+from grader.core import GraderFault, Target
 from grader.engine import tail
 
 
@@ -37,6 +37,7 @@ class App:
     container: Container
     base_url: str
     runtime: Runtime
+    network: str
 
     def logs(self) -> str:
         try:
@@ -46,12 +47,25 @@ class App:
         return tail(raw.decode("utf-8", "replace"))
 
     def restart(self) -> None:
-        """Restart the container and wait until it is healthy again (on the same host port)."""
+        """Restart the container and wait until it is healthy again. A published port stays; an IP
+        on the network may change (the engine re-allocates it), so `base_url` is read again."""
         self.container.restart(timeout=5)
+        self.base_url = _base_url(self.container, self.runtime.port, self.network)
         reason = wait_healthy(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
                               alive=lambda: _alive(self.container))
         if reason:
             raise AssertionError(f"after a restart: {reason}")
+
+    def target(self, env: dict[str, str], database_url: str | None) -> Target:
+        """The app as the checks see it; its base_url follows restarts."""
+        target = Target(base_url=self.base_url, env=env, database_url=database_url)
+
+        def restart() -> None:
+            self.restart()
+            target.base_url = self.base_url
+
+        target.restart = restart
+        return target
 
     def stop(self) -> None:
         with contextlib.suppress(docker.errors.DockerException):
@@ -98,7 +112,7 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
             return Started(None, time.monotonic() - begin, f"the container could not start: {exc.explanation}")
         raise GraderFault(f"Docker could not start the app container: {exc}") from exc
     app = App(container=container, base_url=_base_url(container, runtime.port, network),
-              runtime=runtime)
+              runtime=runtime, network=network)
     reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
                           alive=lambda: _alive(container))
     seconds = time.monotonic() - begin

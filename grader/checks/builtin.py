@@ -75,7 +75,12 @@ def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
         if ctx.reference is None:
             raise GraderFault("the differential check needs the reference solution (`reference:` "
                               "in assignment.yaml)")
-        traces = run_suite(ctx.assignment.tests_dir, ctx.reference).traces
+        run = run_suite(ctx.assignment.tests_dir, ctx.reference)
+        failing = [o.name for o in run.outcomes if not o.passed]
+        if failing:  # the spec and its model solution disagree: not the student's problem
+            raise GraderFault(f"the reference solution fails {len(failing)} contract test(s), "
+                              f"e.g. {failing[:3]}; fix the assignment before grading")
+        traces = run.traces
         reference.save_traces(ctx.reference_key, traces)
     outcomes = []
     for item in items:

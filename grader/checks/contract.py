@@ -6,6 +6,7 @@ exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import ssl
@@ -88,10 +89,20 @@ _PLAIN_ASSERT = re.compile(r"^assert (?P<actual>.+?) == (?P<expected>.+?)$", re.
 
 class ContractPlugin:
     def __init__(self, target: Target) -> None:
-        self._target = target
+        self._origin = target
+        # tests get a copy whose restart also points every open client at the app's new address
+        self._target = dataclasses.replace(target, restart=self._restart if target.restart else None)
         self.outcomes: list[Outcome] = []
         self.traces: dict[str, list[Exchange]] = {}  # test name -> every exchange it made
         self._clients: dict[str, list[RecordingClient]] = {}
+
+    def _restart(self) -> None:
+        assert self._origin.restart is not None
+        self._origin.restart()
+        self._target.base_url = self._origin.base_url
+        for clients in self._clients.values():
+            for c in clients:
+                c.base_url = httpx.URL(self._target.base_url)
 
     # fixtures -----------------------------------------------------------------------------
     @pytest.fixture
