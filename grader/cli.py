@@ -69,6 +69,7 @@ def batch(
     out: Annotated[Path, typer.Option("--out", "-o")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded at once")] = 2,
     seed: Annotated[int, typer.Option()] = 0,
+    build_timeout: Annotated[float, typer.Option(help="Seconds each image build may take")] = 600.0,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -85,7 +86,7 @@ def batch(
 
         try:
             latest = run_batch(source=source, assignment=assignment, out=out, jobs=jobs, seed=seed,
-                               progress=progress)
+                               extra=["--build-timeout", str(build_timeout)], progress=progress)
         except GraderFault as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(EXIT_FAULT) from None

@@ -1,0 +1,121 @@
+"""The hostile corpus, graded in one batch: a clear reason each, the batch goes on, the host stays
+healthy, nothing is left running, and nothing a submission prints or writes sets its score."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from docker import DockerClient
+from mini_assignment import make_submission
+
+from grader.engine import leftovers
+
+pytestmark = pytest.mark.docker
+
+HOSTILE = Path(__file__).parent / "hostile"
+
+
+@pytest.fixture(scope="module")
+def graded(mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, str]]]:
+    source = tmp_path_factory.mktemp("hostile") / "class"
+    shutil.copytree(HOSTILE, source, ignore=shutil.ignore_patterns("README.md", "__pycache__"))
+    make_submission(source / "honest")
+    with zipfile.ZipFile(source / "zip-slip.zip", "w") as zf:
+        zf.writestr("Dockerfile", "FROM python:3.11-slim\n")
+        zf.writestr("../../../tmp/owned.txt", "x")
+    with tarfile.open(source / "symlink-out.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 23
+        tf.addfile(info, io.BytesIO(b"FROM python:3.11-slim\n\n"))
+        link = tarfile.TarInfo("passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    out = source.parent / "out"
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "batch", str(source), "--assignment", str(mini),
+                           "--out", str(out), "--jobs", "2", "--build-timeout", "20"],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with (out / "grades.csv").open(newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    return out, rows
+
+
+def _reason(out: Path, student: str) -> str:
+    return str(json.loads((out / student / "results.json").read_text())["extra_data"]["reason"])
+
+
+def _full(out: Path, student: str) -> dict[str, object]:
+    return json.loads((out / student / "full.json").read_text())
+
+
+def test_every_submission_has_exactly_one_result(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    out, rows = graded
+    expected = {p.name for p in HOSTILE.iterdir() if p.is_dir()} | {"honest", "zip-slip", "symlink-out"}
+    assert set(rows) == expected
+    assert len(rows) >= 15
+    assert rows["honest"]["score"] == "100", "the batch goes on and grades honest work fully"
+    assert all(r["status"] != "not_graded" for r in rows.values())
+
+
+@pytest.mark.parametrize(("student", "status", "reason"), [
+    ("fork-bomb", "start_failed", "not healthy within 8 s"),
+    ("memory-hog", "start_failed", "out of memory"),
+    ("never-ready", "start_failed", "answered 503"),
+    ("exits-at-once", "start_failed", "exited with code 1"),
+    ("never-ends-build", "build_failed", "longer than 20 s"),
+    ("bad-dockerfile", "build_failed", "docker build failed"),
+    ("zip-slip", "rejected", "outside the submission"),
+    ("symlink-out", "rejected", "points outside"),
+])
+def test_clear_reason(graded: tuple[Path, dict[str, dict[str, str]]], student: str, status: str,
+                      reason: str) -> None:
+    out, rows = graded
+    assert rows[student]["status"] == status
+    assert reason in _reason(out, student)
+    assert reason in (out / student / "report.html").read_text()
+
+
+def test_slow_and_huge_answers_fail_their_checks_in_bounded_time(
+        graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    out, rows = graded
+    for student in ("sleeps-on-every-request", "huge-response"):
+        assert rows[student]["status"] == "graded"
+        assert float(rows[student]["score"]) < 100
+    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    assert max(e["seconds"] for e in journal) < 300
+
+
+def test_log_flood_is_capped(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    out, rows = graded
+    assert rows["log-flood"]["score"] == "100"
+    assert len(str(_full(out, "log-flood")["app_log"])) <= 8000
+
+
+def test_no_route_out_of_the_sandbox(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    out, rows = graded
+    assert rows["outbound-connection"]["score"] == "100", "it answers 'online' only if it got out"
+    assert "outbound connection: blocked" in str(_full(out, "outbound-connection")["app_log"])
+
+
+def test_printing_or_writing_a_score_changes_nothing(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    out, rows = graded
+    for student in ("fake-score", "writes-results-everywhere"):
+        assert rows[student]["score"] == "75"  # builds, starts, half of /hello; the claim is ignored
+        data = json.loads((out / student / "results.json").read_text())
+        assert data["score"] == 75 and "hacked" not in json.dumps(data)
+    assert not Path("/tmp/owned.txt").exists()
+
+
+def test_host_healthy_and_nothing_left_running(graded: tuple[Path, dict[str, dict[str, str]]],
+                                               docker_client: DockerClient) -> None:
+    assert docker_client.ping()
+    assert not leftovers(docker_client)
