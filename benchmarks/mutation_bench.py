@@ -79,6 +79,35 @@ def plain_schemathesis(app_dir: Path, spec_path: Path) -> tuple[bool, str]:
         sh("docker", "rmi", "-f", tag, check=False)
 
 
+def from_batch(out: Path, plain: bool, spec_path: Path) -> tuple[list[dict[str, object]], list[float]]:
+    """Rows from a `grader batch` over benchmarks/make_class.py's class (no grading again)."""
+    by_name = {m.name: m for m in load("fastapi-db-auth")}
+    journal = {}
+    for line in (out / "journal.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        journal[entry["student"]] = entry
+    rows, repeats = [], []
+    for student, entry in sorted(journal.items()):
+        kind, _, name = student.partition("-")
+        if kind.startswith("repeat"):
+            repeats.append(entry["score"])
+            continue
+        if kind not in {"mutant", "variant"}:
+            continue
+        data = json.loads((out / student / "results.json").read_text())
+        cats = data["extra_data"]["categories"]
+        lost = {c["id"]: round(c["max_points"] - c["points"], 2) for c in cats if c["points"] < c["max_points"]}
+        m = by_name[name]
+        row = {"name": name, "kind": m.kind, "category": m.category, "score": entry["score"],
+               "status": entry["status"], "lost": lost, "seconds": entry["seconds"],
+               "killed": (entry["score"] or 0) < 100, "in_category": bool(m.category and m.category in lost)}
+        if plain:
+            row["plain_killed"], row["plain_tail"] = plain_schemathesis(Path(entry["source"]), spec_path)
+            print(f"{name:32} plain={'KILLED' if row['plain_killed'] else 'survived'}", flush=True)
+        rows.append(row)
+    return rows, repeats
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--assignment", default="fastapi-db-auth")
@@ -87,8 +116,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-batch", type=Path, default=None,
+                        help="read the grades of a `grader batch` over make_class.py's class")
     args = parser.parse_args()
     spec = assignments.load(args.assignment)
+    if args.from_batch:
+        rows, repeat_scores = from_batch(args.from_batch, not args.no_plain, spec.spec_path)
+        report(rows, repeat_scores, "repeat", args)
+        return
     mutants: list[Mutant] = [m for m in load(args.assignment) if not args.only or m.name in args.only]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +148,11 @@ def main() -> None:
             app_dir = Path(tmp) / target.name
             for _ in range(args.repeat):
                 repeat_scores.append(grade(submission_path=app_dir, assignment=spec.id, seed=args.seed).score)
+    report(rows, repeat_scores, target.name if repeat_scores else "", args)
+
+
+def report(rows: list[dict[str, object]], repeat_scores: list[float], repeated: str,
+           args: argparse.Namespace) -> None:
     muts = [r for r in rows if r["kind"] == "mutant"]
     variants = [r for r in rows if r["kind"] == "variant"]
     print("\n== mutants ==")
@@ -129,7 +169,7 @@ def main() -> None:
     for r in variants:
         print(f"correct variant {r['name']}: {r['score']}/100  (lost {r['lost'] or 'nothing'})")
     if repeat_scores:
-        print(f"same seed x{len(repeat_scores)} ({target.name}): scores {repeat_scores} -> "
+        print(f"same seed x{len(repeat_scores)} ({repeated}): scores {repeat_scores} -> "
               f"{'identical' if len(set(repeat_scores)) == 1 else 'DIFFERENT'}")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "repeat": repeat_scores}, indent=2))
