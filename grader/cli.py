@@ -40,6 +40,9 @@ def grade(
     postgres_image: Annotated[str, typer.Option(help="Postgres image for the database service")] = "postgres:15",
     build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache")] = False,
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write a Markdown summary here "
+                                                  "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
     published_ports: Annotated[bool, typer.Option(
         "--published-ports", help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
         "the app's network then has a route out")] = False,
@@ -58,6 +61,13 @@ def grade(
         console.print("[yellow]interrupted: nothing graded; containers and networks removed[/]")
         raise typer.Exit(130) from None
     _print_result(result, out)
+    from grader import report
+
+    if junit is not None:
+        report.write_atomic(junit, report.junit(result))
+    if markdown is not None:
+        with markdown.open("a", encoding="utf-8") as fh:  # GitHub's summary file is appended to
+            fh.write(report.markdown(result))
     if result.status is Status.NOT_GRADED:
         raise typer.Exit(EXIT_FAULT)
 

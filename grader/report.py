@@ -159,3 +159,52 @@ def class_index(title: str, entries: list[dict[str, Any]], out: Path) -> str:
     template = _env.get_template("index.html.j2")
     return template.render(title=title, entries=entries, bins=bins, rates=rates, slowest=slowest,
                            graded=len(scores), mean=(sum(scores) / len(scores)) if scores else None)
+
+
+def markdown(result: Result) -> str:
+    """A short summary for CI job pages (e.g. GitHub's $GITHUB_STEP_SUMMARY)."""
+    lines = [f"## {result.assignment}: {summary(result)}", ""]
+    if result.categories:
+        lines += ["| category | points |", "|---|---|"]
+        lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]
+        lines.append("")
+    failed = [i for i in result.items if not i.passed]
+    if failed:
+        lines.append("### To fix")
+        for item in failed:
+            lines.append(f"- **{item.title}** ({item.points:g}/{item.max_points:g})")
+            for first, same in failure_groups(item)[:3]:
+                what = first.message.strip().splitlines()[-1] if first.message.strip() else first.name
+                detail = f": expected {first.expected}, got {first.actual}" if first.expected else ""
+                lines.append(f"  - `{first.name}` — {what}{detail}"[:400])
+                if first.exchange is not None:
+                    lines.append(f"    `{first.exchange.curl()}`"[:600])
+                if same:
+                    lines.append(f"  - … and {len(same)} more with the same cause")
+    return "\n".join(lines) + "\n"
+
+
+def junit(result: Result) -> str:
+    """JUnit XML: one testsuite per rubric category, one testcase per rubric item."""
+    from xml.etree import ElementTree as ET
+
+    suites = ET.Element("testsuites", name=result.assignment, tests=str(len(result.items)),
+                        failures=str(sum(not i.passed for i in result.items)),
+                        time=f"{result.timings.get('total', 0.0):.2f}")
+    if result.status is Status.NOT_GRADED:
+        suite = ET.SubElement(suites, "testsuite", name="grader", tests="1", errors="1")
+        case = ET.SubElement(suite, "testcase", name="grading", classname=result.assignment)
+        ET.SubElement(case, "error", message=result.reason)
+    for cat in result.categories:
+        items = [i for i in result.items if i.category == cat.id]
+        suite = ET.SubElement(suites, "testsuite", name=cat.title, tests=str(len(items)),
+                              failures=str(sum(not i.passed for i in items)))
+        for item in items:
+            case = ET.SubElement(suite, "testcase", name=item.title, classname=f"{result.assignment}.{cat.id}")
+            if item.not_checked:
+                ET.SubElement(case, "skipped", message=item_output(item)[:500])
+            elif not item.passed:
+                failure = ET.SubElement(case, "failure",
+                                        message=f"{item.points:g}/{item.max_points:g} points")
+                failure.text = item_output(item)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)

@@ -1,0 +1,85 @@
+"""Stage 7 on a hand-made Result: Gradescope JSON, HTML (also rendered in headless Chromium),
+Markdown and JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from grader import report
+from grader.core import CategoryScore, Exchange, ItemScore, Outcome, Result, Status
+
+
+def _result(status: Status = Status.GRADED) -> Result:
+    ex = Exchange(method="POST", url="http://localhost:8000/users/", status=200,
+                  request_headers={"content-type": "application/json"},
+                  request_body='{"email":"a@b.co","password":"12345678"}', response_body='{"id":1}')
+    ref = Exchange(method="POST", url="http://x/users/", status=201, response_body='{"id":1}')
+    fails = [Outcome(check="contract", name=f"test_create[{i}]", item="create", passed=False,
+                     message="POST /users/ must answer 201.\nPOST /users/ status",
+                     expected="status 201", actual="status 200", exchange=ex, reference=ref)
+             for i in range(3)]
+    items = [
+        ItemScore(id="create", title="Users are created with 201", category="users", points=1.0,
+                  max_points=4.0, visibility="visible",
+                  outcomes=[*fails, Outcome(check="contract", name="ok", item="create", passed=True)]),
+        ItemScore(id="builds", title="The image builds", category="deploy", points=0.0, max_points=6.0,
+                  visibility="visible", not_checked=True,
+                  outcomes=[Outcome(check="build", name="builds", item="builds", passed=False,
+                                    skipped=True, message="Not checked in local mode")]),
+    ]
+    return Result(assignment="demo", assignment_version="1-abc", submission="alice", seed=0,
+                  status=status, score=1.0, max_score=10.0, items=items,
+                  categories=[CategoryScore("users", "Users", 1.0, 4.0),
+                              CategoryScore("deploy", "Deploy", 0.0, 6.0)],
+                  timings={"build": 1.0, "total": 9.5}, app_log="INFO started")
+
+
+def test_gradescope_json() -> None:
+    data = report.gradescope(_result())
+    assert data["score"] == 1.0 and data["execution_time"] == 9.5
+    assert {t["name"] for t in data["tests"]} == {"users: Users are created with 201", "deploy: The image builds"}
+    create = next(t for t in data["tests"] if t["tags"][1] == "create")
+    assert create["status"] == "failed" and create["max_score"] == 4.0
+    assert "curl -i -X POST" in create["output"] and "reference solution answered 201" in create["output"]
+    assert data["extra_data"]["timings"]["total"] == 9.5
+    assert "score" not in report.gradescope(_result(Status.NOT_GRADED))
+
+
+def test_html_groups_one_cause_and_shows_the_reference(tmp_path: Path) -> None:
+    html = report.html(_result())
+    assert html.count("✗ test_create[") == 1, "three failures with one cause are shown once"
+    assert "The same failure also stops 2 more checks" in html
+    assert "reference solution" in html and "201" in html
+    assert "Not checked in local mode" in html
+
+
+def test_markdown_and_junit() -> None:
+    md = report.markdown(_result())
+    assert "| Users | 1 / 4 |" in md and "… and 2 more with the same cause" in md
+    root = ET.fromstring(report.junit(_result()))
+    cases = root.findall(".//testcase")
+    assert len(cases) == 2
+    assert root.find(".//testcase[@name='Users are created with 201']/failure") is not None
+    assert root.find(".//testcase[@name='The image builds']/skipped") is not None
+
+
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is missing: run `grader setup --for-tests`")
+    paths = report.write(_result(), tmp_path)
+    assert json.loads(paths["results.json"].read_text())["score"] == 1.0
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1600",
+         f"--screenshot={tmp_path / 'shot.png'}", paths["report.html"].as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    shot = tmp_path / "shot.png"
+    assert shot.is_file() and shot.stat().st_size > 10_000, done.stderr[-2000:]
