@@ -58,7 +58,7 @@ def _full(out: Path, student: str) -> dict[str, object]:
 
 
 def test_every_submission_has_exactly_one_result(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
-    out, rows = graded
+    _out, rows = graded
     expected = {p.name for p in HOSTILE.iterdir() if p.is_dir()} | {"honest", "zip-slip", "symlink-out"}
     assert set(rows) == expected
     assert len(rows) >= 15
