@@ -103,7 +103,18 @@ def test_log_flood_is_capped(graded: tuple[Path, dict[str, dict[str, str]]]) -> 
 def test_no_route_out_of_the_sandbox(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:
     out, rows = graded
     assert rows["outbound-connection"]["score"] == "100", "it answers 'online' only if it got out"
-    assert "outbound connection: blocked" in str(_full(out, "outbound-connection")["app_log"])
+    log = str(_full(out, "outbound-connection")["app_log"])
+    assert "outbound connection to 1.1.1.1: blocked" in log
+
+
+def test_the_outbound_check_can_fail(mini: Path, tmp_path: Path) -> None:
+    """Control: without the internal network the same submission does get out (and is caught)."""
+    from grader.pipeline import grade
+
+    result = grade(submission_path=HOSTILE / "outbound-connection", assignment=mini,
+                   out=tmp_path / "out", isolate=False)
+    assert result.score == 75
+    assert "outbound connection to 1.1.1.1: reachable" in result.app_log
 
 
 def test_printing_or_writing_a_score_changes_nothing(graded: tuple[Path, dict[str, dict[str, str]]]) -> None:

@@ -6,12 +6,25 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 GREETING = os.environ.get("GREETING", "?")
-try:
-    socket.create_connection(("pypi.org", 443), timeout=5).close()
-    ONLINE = True
-except OSError:
-    ONLINE = False
-print("outbound connection:", "reachable" if ONLINE else "blocked", flush=True)
+import threading
+
+ONLINE = threading.Event()
+PROBED = threading.Event()
+
+
+def probe():
+    """Phone home: by IP (no DNS needed), then by name. Either way out counts."""
+    for host in ("1.1.1.1", "pypi.org"):
+        try:
+            socket.create_connection((host, 443), timeout=3).close()
+            ONLINE.set()
+        except OSError:
+            pass
+        print(f"outbound connection to {host}:", "reachable" if ONLINE.is_set() else "blocked", flush=True)
+        PROBED.set()
+
+
+threading.Thread(target=probe, daemon=True).start()
 
 
 class H(BaseHTTPRequestHandler):
@@ -30,7 +43,8 @@ class H(BaseHTTPRequestHandler):
         if self.path == "/health":
             return self.send_json({"status": "ok"})
         if self.path == "/hello":
-            self.send_json({"greeting": "online" if ONLINE else GREETING})
+            PROBED.wait(8)
+            self.send_json({"greeting": "online" if ONLINE.is_set() else GREETING})
             return
         self.send_response(404)
         self.end_headers()
