@@ -13,18 +13,15 @@ points in; a variant overlays whole files (and/or edits) and must keep full mark
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -156,91 +153,6 @@ def changed_files(mutant: Mutant, dest: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------------- local mode
-HEALTH_DEADLINE = 60.0  # seconds, as the assignment's runtime contract
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServeError(Exception):
-    """The materialized app did not migrate or start (the whole run counts as killed)."""
-
-
-class LocalApp:
-    """`alembic upgrade head`, then `python -m uvicorn app.main:app` (as tests/conftest.py's AppProcess)."""
-
-    def __init__(self, app_dir: Path, env: dict[str, str], log_path: Path) -> None:
-        self.app_dir, self.env, self.log_path = app_dir, env, log_path
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._log: IO[bytes] | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def _env(self) -> dict[str, str]:
-        env = {**os.environ, **self.env}
-        env.pop("PYTHONPATH", None)  # the app imports its own `app` package only
-        return env
-
-    def migrate(self) -> None:
-        done = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.app_dir,
-                              env=self._env(), capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            raise ServeError(f"alembic upgrade head failed:\n{done.stderr[-2000:]}")
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=self.app_dir, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT)
-        self.wait_healthy()
-
-    def wait_healthy(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + HEALTH_DEADLINE
-        last = "no answer"
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise ServeError(f"exited with code {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                response = httpx.get(f"{self.base_url}/health", timeout=5)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return
-                last = f"status {response.status_code}: {response.text[:200]}"
-            time.sleep(0.1)
-        raise ServeError(f"not healthy within {HEALTH_DEADLINE:.0f} s ({last}):\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, limit: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
-
-
 @dataclass
 class LocalResult:
     mutant: Mutant
@@ -267,6 +179,7 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
     from grader import assignment as assignments
     from grader.checks.contract import run_suite
     from grader.core import Target
+    from grader.local import LocalApp, LocalAppError
     from grader.score import categories, score_items
 
     a = assignments.load(DEFAULT_ASSIGNMENT)
@@ -279,11 +192,11 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
         try:
             app.migrate()
             app.start()
-        except ServeError as exc:
+        except LocalAppError as exc:  # did not migrate or start: killed
             return LocalResult(mutant, time.monotonic() - started, error=str(exc))
         target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart)
         run = run_suite(a.tests_dir, target)
-        outcomes = list(getattr(run, "outcomes", run))  # a SuiteRun, or (older) the list of Outcomes
+        outcomes = run.outcomes
     finally:
         app.stop()
     items = [i for i in a.items if i.check == "contract"]

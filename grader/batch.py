@@ -124,9 +124,9 @@ class Journal:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """The child gets SIGINT if the batch dies (even by SIGKILL): it cleans its containers up."""
+    """The child gets SIGTERM if the batch dies (even by SIGKILL): it cleans its containers up."""
     with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,17 @@ app.add_typer(images_app, name="images")
 console = Console(stderr=True)
 
 EXIT_FAULT = 2
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _interruptible() -> None:
+    """Ctrl-C and SIGTERM (also a dying batch's parent-death signal) interrupt the grade, whose
+    cleanup then removes its containers — even when started with SIGINT ignored (background jobs)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _print_result(result: Result, out: Path | None) -> None:
@@ -49,6 +61,8 @@ def grade(
 ) -> None:
     """Grade one submission end to end in Docker."""
     from grader.pipeline import grade as run_grade
+
+    _interruptible()
 
     try:
         result = run_grade(submission_path=submission, assignment=assignment, out=out, seed=seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import shlex
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,6 +38,13 @@ class Status(enum.StrEnum):
     @property
     def student_fault(self) -> bool:
         return self is not Status.NOT_GRADED
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def cap(text: str, limit: int = BODY_CAP) -> str:

@@ -16,7 +16,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from grader.core import GraderFault
+from grader.core import GraderFault, free_port
 
 SUPERUSER = "postgres"
 START_TIMEOUT = 60.0  # seconds
@@ -56,13 +55,6 @@ def find_bin_dir() -> Path | None:
 
 def available() -> bool:
     return find_bin_dir() is not None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LocalPostgres:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from grader.assignment import Runtime
-from grader.core import GraderFault, Target
+from grader.core import GraderFault, Target, free_port
 from grader.engine import tail
 
 
@@ -119,12 +118,6 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
     if reason:
         return Started(app, seconds, reason, app.logs())
     return Started(app, seconds)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],

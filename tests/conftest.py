@@ -4,23 +4,17 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-import httpx
 import pytest
 from docker import DockerClient
 
 from grader import localpg
 from grader.core import Target
+from grader.local import MIGRATE, LocalApp, LocalAppError
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference_solution" / "fastapi-db-auth"
@@ -64,83 +58,20 @@ def fresh_database(pg: localpg.LocalPostgres, prefix: str) -> str:
     return pg.create_database(f"{prefix}_{uuid.uuid4().hex[:10]}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class AppProcess(LocalApp):
+    """grader.local.LocalApp whose failures fail the test that needs the app."""
 
-
-class AppProcess:
-    """`python -m uvicorn app.main:app` in an app folder, restartable on the same port."""
-
-    def __init__(self, app_dir: Path, env: dict[str, str], log_path: Path) -> None:
-        self.app_dir = app_dir
-        self.env = env
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log: IO[bytes] | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def migrate(self) -> None:
-        completed = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=self.app_dir, env={**os.environ, **self.env},
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        if completed.returncode != 0:
-            pytest.fail(f"alembic upgrade head failed in {self.app_dir}:\n{completed.stderr[-3000:]}")
+    def migrate(self, command: list[str] = MIGRATE) -> None:
+        try:
+            super().migrate(command)
+        except LocalAppError as exc:
+            pytest.fail(str(exc))
 
     def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=self.app_dir, env={**os.environ, **self.env},
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.wait_healthy()
-
-    def wait_healthy(self, timeout: float = HEALTH_DEADLINE) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.app_dir.name} exited with code {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                response = httpx.get(f"{self.base_url}/health", timeout=5)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return
-                last = f"status {response.status_code}: {response.text[:200]}"
-            time.sleep(0.1)  # poll interval
-        pytest.fail(f"{self.app_dir} not healthy within {timeout:.0f} s ({last}):\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, limit: int = 4000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
+            super().start()
+        except LocalAppError as exc:
+            pytest.fail(str(exc))
 
 
 def _serve(
