@@ -7,6 +7,7 @@ deadline passes — whichever comes first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -91,51 +92,75 @@ def expand_env(runtime: Runtime, values: dict[str, str]) -> dict[str, str]:
     return {name: re.sub(r"\$\{(\w+)\}", fill, value) for name, value in runtime.env.items()}
 
 
+NOBODY = "65534:65534"
+
+
+def _sandbox(limits: Limits, user: str | None) -> dict[str, object]:
+    """Container settings every student container gets."""
+    return dict(mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+                pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"], init=True,
+                log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
+                **({"user": user} if user else {}))
+
+
+def _root_image(client: DockerClient, image: str) -> bool:
+    user = (client.images.get(image).attrs.get("Config") or {}).get("User") or ""
+    return user in {"", "root", "0", "0:0"}
+
+
 def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[str, str],
               network: str, labels: dict[str, str], limits: Limits = Limits(),
               name: str | None = None, publish: bool = False) -> Started:
-    """`publish`: reach the app through a port on 127.0.0.1 instead of its IP on `network`."""
+    """Start the app and wait until healthy. `publish`: reach it through a port on 127.0.0.1
+    instead of its IP on `network`.
+
+    An image that would run as root runs as nobody instead; if the app then exits before answering
+    (it needed root, e.g. to write next to its code), it is started once more as the image says."""
     begin = time.monotonic()
     # a fixed host port: it must survive restarts (an ephemeral one is re-drawn)
     ports = {f"{runtime.port}/tcp": ("127.0.0.1", free_port())} if publish else {}
-    try:
-        container = client.containers.run(
-            image, detach=True, name=name, environment=env, labels=labels, network=network,
-            ports=ports,
-            mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
-            pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"],
-            init=True, log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
-        )
-    except docker.errors.APIError as exc:
-        if exc.is_client_error():
-            return Started(None, time.monotonic() - begin, f"the container could not start: {exc.explanation}")
-        raise GraderFault(f"Docker could not start the app container: {exc}") from exc
-    app = App(container=container, base_url=_base_url(container, runtime.port, network),
-              runtime=runtime, network=network)
-    reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
-                          alive=lambda: _alive(container))
-    seconds = time.monotonic() - begin
-    if reason:
-        return Started(app, seconds, reason, app.logs())
-    return Started(app, seconds)
+    user = NOBODY if _root_image(client, image) else None
+    while True:
+        try:
+            container = client.containers.run(image, detach=True, name=name, environment=env, labels=labels,
+                                              network=network, ports=ports, **_sandbox(limits, user))
+        except docker.errors.APIError as exc:
+            if exc.is_client_error():
+                return Started(None, time.monotonic() - begin,
+                               f"the container could not start: {exc.explanation}")
+            raise GraderFault(f"Docker could not start the app container: {exc}") from exc
+        app = App(container=container, base_url=_base_url(container, runtime.port, network),
+                  runtime=runtime, network=network)
+        reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
+                              alive=functools.partial(_alive, container))
+        if reason and user is not None and "exited" in reason:
+            app.stop()
+            user = None  # it may need root: one more try, as the image says
+            continue
+        seconds = time.monotonic() - begin
+        return Started(app, seconds, reason, app.logs()) if reason else Started(app, seconds)
 
 
 def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],
              network: str, labels: dict[str, str], timeout: float = 120.0,
              limits: Limits = Limits()) -> tuple[int | None, str]:
-    """Run `command` in the image to completion: (exit code or None on timeout, log tail)."""
-    container = client.containers.run(
-        image, command=command, detach=True, environment=env, labels=labels, network=network,
-        mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
-        pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"], init=True)
-    try:
+    """Run `command` in the image to completion: (exit code or None on timeout, log tail).
+    As nobody when the image would run as root, and once more as the image says if that fails."""
+    users = [NOBODY, None] if _root_image(client, image) else [None]
+    for user in users:
+        container = client.containers.run(image, command=command, detach=True, environment=env,
+                                          labels=labels, network=network, **_sandbox(limits, user))
         try:
-            code: int | None = int(container.wait(timeout=timeout)["StatusCode"])
-        except requests.exceptions.RequestException:  # the wait timed out
-            code = None
-        return code, tail(container.logs(tail=100).decode("utf-8", "replace"))
-    finally:
-        container.remove(force=True, v=True)
+            try:
+                code: int | None = int(container.wait(timeout=timeout)["StatusCode"])
+            except requests.exceptions.RequestException:  # the wait timed out
+                code = None
+            output = tail(container.logs(tail=100).decode("utf-8", "replace"))
+        finally:
+            container.remove(force=True, v=True)
+        if code == 0:
+            break
+    return code, output
 
 
 def _base_url(container: Container, port: int, network: str) -> str:

@@ -24,7 +24,9 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-print("serving", flush=True)
+if "%(mode)s" == "needs-root":
+    open("/state.txt", "w").write("written at start")  # only root may write here
+print("serving as uid", os.getuid(), flush=True)
 ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
 '''
 

@@ -146,3 +146,12 @@ def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client:
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert not leftovers(docker_client)
+
+
+def test_root_images_run_as_nobody_unless_they_need_root(mini: Path, tmp_path: Path,
+                                                         docker_client: DockerClient) -> None:
+    plain = grade(submission_path=make_submission(tmp_path / "plain"), assignment=mini)
+    assert plain.score == 100 and "serving as uid 65534" in plain.app_log
+    needy = grade(submission_path=make_submission(tmp_path / "needy", mode="needs-root"), assignment=mini)
+    assert needy.score == 100 and "serving as uid 0" in needy.app_log
+    assert not leftovers(docker_client)
