@@ -11,6 +11,7 @@ from typing import Any
 
 LABEL = "api-grader"  # every container/network/volume the grader creates carries this label
 BODY_CAP = 4096  # bytes of a request/response body kept in a result
+CUT = "more characters cut"  # marks a capped text
 
 
 class Fault(Exception):
@@ -50,7 +51,7 @@ def free_port() -> int:
 def cap(text: str, limit: int = BODY_CAP) -> str:
     if len(text) <= limit:
         return text
-    return text[:limit] + f"\n… [{len(text) - limit} more characters cut]"
+    return text[:limit] + f"\n… [{len(text) - limit} {CUT}]"
 
 
 @dataclass

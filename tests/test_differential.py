@@ -46,3 +46,17 @@ def test_first_divergence_per_test_and_reference_answer_attached() -> None:
     assert not bad.passed and bad.name == "t_bad · request 2"
     assert bad.reference is not None and bad.reference.response_body == '{"x": 2}'
     assert failing.reference is not None and failing.reference.status == 204  # same request as its last
+
+
+def test_a_cut_body_is_not_a_divergence() -> None:
+    from grader.core import cap
+
+    long_list = [{"id": i, "title": "x" * 50, "created_at": "2026-01-01"} for i in range(100)]
+    student = Exchange(method="GET", url="http://a/items/", status=200,
+                       response_body=cap(json.dumps(long_list)))
+    reference = Exchange(method="GET", url="http://b/items/", status=200,
+                         response_body=cap(json.dumps([{k: v for k, v in r.items() if k != "created_at"}
+                                                      for r in long_list])))
+    assert diverges(student, reference) is None
+    assert diverges(Exchange(method="GET", url="u", status=500, response_body=student.response_body),
+                    reference) is not None

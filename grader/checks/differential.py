@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from grader.core import Exchange, Outcome
+from grader.core import CUT, Exchange, Outcome
 
 CHECK = "differential"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -58,7 +58,8 @@ def diverges(student: Exchange, reference: Exchange) -> str | None:
     """Why the two answers differ, or None when they are equivalent."""
     if student.status != reference.status:
         return f"status {student.status} where the reference answers {reference.status}"
-    if student.status is not None and 200 <= student.status < 300:
+    cut = any(CUT in (ex.response_body or "") for ex in (student, reference))
+    if student.status is not None and 200 <= student.status < 300 and not cut:  # cut: unknowable
         mine, theirs = normalize(_json(student.response_body)), normalize(_json(reference.response_body))
         if not _covers(theirs, mine):
             return "the body differs from the reference's"
