@@ -101,10 +101,22 @@ def from_batch(out: Path, plain: bool, spec_path: Path) -> tuple[list[dict[str, 
         row = {"name": name, "kind": m.kind, "category": m.category, "score": entry["score"],
                "status": entry["status"], "lost": lost, "seconds": entry["seconds"],
                "killed": (entry["score"] or 0) < 100, "in_category": bool(m.category and m.category in lost)}
-        if plain:
-            row["plain_killed"], row["plain_tail"] = plain_schemathesis(Path(entry["source"]), spec_path)
-            print(f"{name:32} plain={'KILLED' if row['plain_killed'] else 'survived'}", flush=True)
+        row["source"] = entry["source"]
         rows.append(row)
+    if plain:  # two at a time; the reference too: what does plain Schemathesis say of correct work?
+        ref = journal.get("reference")
+        if ref:
+            rows.append({"name": "reference", "kind": "reference", "category": None, "score": ref["score"],
+                         "source": ref["source"], "killed": False, "in_category": False, "lost": {}})
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(row: dict[str, object]) -> None:
+            row["plain_killed"], row["plain_tail"] = plain_schemathesis(Path(str(row["source"])), spec_path)
+            print(f"{row['name']:32} plain={'KILLED' if row['plain_killed'] else 'survived'}", flush=True)
+
+        ordered = sorted(rows, key=lambda r: r["kind"] == "mutant")  # reference and variants first
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(one, ordered))
     return rows, repeats
 
 
@@ -168,6 +180,10 @@ def report(rows: list[dict[str, object]], repeat_scores: list[float], repeated: 
         print(f"plain schemathesis run (defaults): {sum(r['plain_killed'] for r in muts)}/{len(muts)} killed")
     for r in variants:
         print(f"correct variant {r['name']}: {r['score']}/100  (lost {r['lost'] or 'nothing'})")
+    for r in rows:
+        if r["kind"] != "mutant" and "plain_killed" in r:
+            print(f"plain schemathesis on correct {r['kind']} {r['name']}: "
+                  f"{'FLAGGED (exit 1)' if r['plain_killed'] else 'clean'}")
     if repeat_scores:
         print(f"same seed x{len(repeat_scores)} ({repeated}): scores {repeat_scores} -> "
               f"{'identical' if len(set(repeat_scores)) == 1 else 'DIFFERENT'}")
