@@ -54,7 +54,6 @@ class Item(_Model):
     check: str  # a registered check: build, start, contract, schemathesis, ...
     visibility: Literal["visible", "hidden", "after_due_date", "after_published"] = "visible"
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the check
-    docker_only: bool = False  # cannot be observed without Docker (reported "not checked" locally)
 
 
 class Assignment(_Model):

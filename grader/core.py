@@ -36,10 +36,6 @@ class Status(enum.StrEnum):
     START_FAILED = "start_failed"  # crashed or never became healthy
     NOT_GRADED = "not_graded"  # grader fault: no score is given
 
-    @property
-    def student_fault(self) -> bool:
-        return self is not Status.NOT_GRADED
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -106,7 +106,7 @@ def summary(result: Result) -> str:
 def html(result: Result) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(r=result, status_text=STATUS_TEXT[result.status],
-                           items_by_cat=_items_by_category(result), item_output=item_output,
+                           item_output=item_output,
                            failure_groups=failure_groups)
 
 
@@ -122,13 +122,6 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
     return [(group[0], group[1:]) for group in groups.values()]
-
-
-def _items_by_category(result: Result) -> dict[str, list[ItemScore]]:
-    grouped: dict[str, list[ItemScore]] = {c.id: [] for c in result.categories}
-    for item in result.items:
-        grouped.setdefault(item.category, []).append(item)
-    return grouped
 
 
 def write(result: Result, out: Path) -> dict[str, Path]:
