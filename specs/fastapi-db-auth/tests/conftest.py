@@ -43,10 +43,11 @@ MAX_PAGES = 200  # paging through a list stops here (100 rows a page)
 
 _counter = itertools.count(1)
 _run_tag: str | None = None
-# run-scoped shared users, keyed by (app base URL, name); reset by `_fresh_run`
-_shared: dict[tuple[str, str], User] = {}
-_replacements: dict[tuple[str, str], int] = {}  # how often a shared user was replaced (its e-mail suffix)
-_checked: dict[tuple[str, str], int] = {}  # the app generation a shared user was last checked in
+# run-scoped shared users, keyed by name; reset by `_fresh_run` (one run = one app). Not keyed by
+# the app's URL: a restart may move the app to another address, and the users stay the same.
+_shared: dict[str, User] = {}
+_replacements: dict[str, int] = {}  # how often a shared user was replaced (its e-mail suffix)
+_checked: dict[str, int] = {}  # the app generation a shared user was last checked in
 _generation = 0  # bumped by `api.restart()`
 
 
@@ -258,7 +259,7 @@ class Api:
         For tests that need "some user" or "some item owner", not a pristine one: never assert the
         shared user's own item list (use `itemless()`), never change its e-mail or password.
         """
-        key = (self.target.base_url, name)
+        key = name
         user = _shared.get(key)
         if user is not None and _checked.get(key) != _generation:
             user = self._still_usable(user)
@@ -288,7 +289,7 @@ class Api:
             empty = False
         if empty:
             return user
-        key = (self.target.base_url, name)
+        key = name
         _shared.pop(key, None)
         _replacements[key] = _replacements.get(key, 0) + 1
         return self.shared(name)

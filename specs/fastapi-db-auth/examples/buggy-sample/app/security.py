@@ -1,7 +1,6 @@
 """Password hashing (argon2 via pwdlib) and JWT access tokens (PyJWT, HS256)."""
 
 from datetime import UTC, datetime, timedelta
-
 from hashlib import sha512
 
 import jwt
