@@ -28,6 +28,10 @@ class Runtime(_Model):
     # it in the image on an empty database before the app starts; tests see that database as
     # target.databases["migrated"] (what the migrations create, not what the app creates later).
     migrate: list[str] | None = None
+    # Local mode (no Docker): how the app is served instead of the image's CMD. "{port}" is a free
+    # port on 127.0.0.1; commands resolve in the app's virtual environment first.
+    local_command: list[str] = Field(default_factory=lambda: [
+        "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"])
 
 
 class Services(_Model):
@@ -135,3 +139,28 @@ def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment
         raise GraderFault(f"{path} is not a valid assignment: {exc}") from exc
     assignment._dir = folder.resolve()
     return assignment
+
+
+MARKER = ".grader.yaml"  # in a starter repo: `assignment: <id or path of the spec folder>`
+
+
+def find_marker(start: Path) -> tuple[Path, str | Path]:
+    """The repo root holding the marker file (searching `start` and its parents) and the
+    assignment it names: an id, or a spec folder relative to the marker."""
+    here = start.resolve()
+    for folder in [here, *here.parents]:
+        marker = folder / MARKER
+        if marker.is_file():
+            break
+    else:
+        raise GraderFault(f"no {MARKER} in {here} or above: run `grader check` inside your assignment "
+                          f"repository, or use `grader grade PATH --assignment ID`")
+    try:
+        data = yaml.safe_load(marker.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GraderFault(f"{marker} is not valid YAML: {exc}") from exc
+    name = data.get("assignment") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name:
+        raise GraderFault(f"{marker} must say which assignment this is: `assignment: <id>`")
+    as_path = folder / name
+    return folder, as_path if (as_path / "assignment.yaml").is_file() else name

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from grader.core import GraderFault, Result, Status
+from grader.submission import SELF_CHECK_DIR
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Grade web-API assignments: build, run beside Postgres, test, fuzz, score, report.")
@@ -18,6 +19,12 @@ app.add_typer(images_app, name="images")
 console = Console(stderr=True)
 
 EXIT_FAULT = 2
+RuntimeOpt = Annotated[str, typer.Option(
+    help="docker, local (no Docker: a virtual environment and local processes) or auto "
+    "(Docker when an engine answers)")]
+DatabaseUrlOpt = Annotated[str | None, typer.Option(
+    help="Local mode: a Postgres server to create throwaway databases on (default: a temporary "
+    "cluster from the machine's PostgreSQL binaries)")]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -58,23 +65,67 @@ def grade(
     published_ports: Annotated[bool, typer.Option(
         "--published-ports", help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
         "the app's network then has a route out")] = False,
+    runtime: RuntimeOpt = "docker",
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Grade one submission end to end in Docker."""
+    """Grade one submission end to end (in Docker unless --runtime says otherwise)."""
+    result = _run(submission_path=submission, assignment=assignment, out=out, seed=seed, ref=ref,
+                  postgres_image=postgres_image, build_timeout=build_timeout, no_cache=no_cache,
+                  isolate=not published_ports, runtime=runtime, database_url=database_url)
+    _print_result(result, out)
+    _extra_formats(result, junit, markdown)
+    if result.status is Status.NOT_GRADED:
+        raise typer.Exit(EXIT_FAULT)
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="Your assignment repository (default: here)")] = Path("."),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the report "
+                                             f"(default: {SELF_CHECK_DIR}/ in the repository)")] = None,
+    runtime: RuntimeOpt = "auto",
+    database_url: DatabaseUrlOpt = None,
+    seed: Annotated[int, typer.Option(help="Fuzzing seed: same seed, same result")] = 0,
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write a Markdown summary here "
+                                                  "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
+) -> None:
+    """Check your work before you submit: the visible checks of the assignment this repository is
+    for (found from its .grader.yaml). Exit 0: all pass; 1: some fail; 2: the check could not run."""
+    from grader.assignment import find_marker
+
+    try:
+        root, assignment = find_marker(path)
+    except GraderFault as exc:
+        console.print(f"[bold yellow]cannot check:[/] {exc}")
+        raise typer.Exit(EXIT_FAULT) from None
+    out = out or root / SELF_CHECK_DIR
+    result = _run(submission_path=root, assignment=assignment, out=out, seed=seed, runtime=runtime,
+                  database_url=database_url, visible_only=True)
+    _print_check(result, out)
+    _extra_formats(result, junit, markdown)
+    if result.status is Status.NOT_GRADED:
+        raise typer.Exit(EXIT_FAULT)
+    if any(not i.passed and not i.not_checked for i in result.items) or result.status is not Status.GRADED:
+        raise typer.Exit(1)
+
+
+def _run(**kwargs: Any) -> Result:
+    """pipeline.grade with the CLI's progress lines, Ctrl-C handling and fault reporting."""
     from grader.pipeline import grade as run_grade
 
     _interruptible()
-
     try:
-        result = run_grade(submission_path=submission, assignment=assignment, out=out, seed=seed,
-                           ref=ref, postgres_image=postgres_image, build_timeout=build_timeout,
-                           no_cache=no_cache, isolate=not published_ports, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+        return run_grade(**kwargs, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
     except GraderFault as exc:
         console.print(f"[bold yellow]not graded:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: nothing graded; containers and networks removed[/]")
+        console.print("[yellow]interrupted: nothing graded; containers, processes and networks removed[/]")
         raise typer.Exit(130) from None
-    _print_result(result, out)
+
+
+def _extra_formats(result: Result, junit: Path | None, markdown: Path | None) -> None:
     from grader import report
 
     if junit is not None:
@@ -82,8 +133,48 @@ def grade(
     if markdown is not None:
         with markdown.open("a", encoding="utf-8") as fh:  # GitHub's summary file is appended to
             fh.write(report.markdown(result))
+
+
+def _print_check(result: Result, out: Path) -> None:
+    """The self-check's terminal summary: categories, then each failure with a reproducer."""
+    from rich.table import Table
+
+    from grader.report import failure_groups, summary
+
     if result.status is Status.NOT_GRADED:
-        raise typer.Exit(EXIT_FAULT)
+        console.print(f"[bold yellow]{summary(result)}[/]")
+        return
+    table = Table(title=f"{result.assignment} · visible checks · {result.runtime} mode", title_justify="left")
+    table.add_column("category")
+    table.add_column("points", justify="right")
+    table.add_column("not checked", justify="right")
+    for cat in result.categories:
+        unchecked = sum(i.max_points for i in result.items if i.category == cat.id and i.not_checked)
+        style = "green" if cat.points >= cat.max_points - unchecked else "red"
+        table.add_row(cat.title, f"[{style}]{cat.points:g} / {cat.max_points - unchecked:g}[/]",
+                      f"[dim]{unchecked:g}[/]" if unchecked else "")
+    console.print(table)
+    for item in result.items:
+        if item.not_checked:
+            console.print(f"[dim]○ {item.title}: not checked in {result.runtime} mode[/]")
+        elif not item.passed:
+            console.print(f"[bold red]✗ {item.title}[/] ({item.points:g}/{item.max_points:g})")
+            groups = failure_groups(item)
+            for first, same in groups[:3]:
+                what = first.message.strip().splitlines()[-1] if first.message.strip() else first.name
+                console.print(f"    {first.name}: {what}", markup=False, highlight=False)
+                if first.expected is not None:
+                    console.print(f"      expected: {first.expected}", markup=False, highlight=False)
+                    console.print(f"      actual:   {first.actual}", markup=False, highlight=False)
+                if first.exchange is not None:
+                    console.print(f"      reproduce: {first.exchange.curl()}", markup=False, highlight=False)
+                if same:
+                    console.print(f"      … and {len(same)} more with the same cause")
+            if len(groups) > 3:
+                console.print(f"    … {len(groups) - 3} more problem(s): see the report")
+    style = "green" if all(i.passed or i.not_checked for i in result.items) else "red"
+    console.print(f"[bold {style}]{summary(result)}[/]")
+    console.print(f"report: {out / 'report.html'}")
 
 
 @app.command()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import enum
+import os
 import shlex
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 LABEL = "api-grader"  # every container/network/volume the grader creates carries this label
 BODY_CAP = 4096  # bytes of a request/response body kept in a result
 CUT = "more characters cut"  # marks a capped text
+# reference traces, local-mode virtual environments
+CACHE_DIR = Path(os.environ.get("API_GRADER_CACHE", Path.home() / ".cache" / "api-grader"))
 
 
 class Fault(Exception):
@@ -177,7 +181,9 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     build_log: str = ""  # tail
     app_log: str = ""  # tail
-    runtime: str = "docker"
+    runtime: str = "docker"  # or "local"
+    hidden: int = 0  # rubric items left out (a self-check grades the visible ones only)
+    hidden_points: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -195,4 +201,6 @@ class Result:
             "build_log": self.build_log,
             "app_log": self.app_log,
             "runtime": self.runtime,
+            "hidden": self.hidden,
+            "hidden_points": self.hidden_points,
         }

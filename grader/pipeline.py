@@ -12,12 +12,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader import build, engine, reference, report, run, services, submission
+from grader import build, engine, local, reference, report, run, services, submission
 from grader.assignment import Assignment
 from grader.checks import Context, run_checks
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected
@@ -73,95 +74,188 @@ def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Service
     return pool.submit(migrate)
 
 
+def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
+               pool: ThreadPoolExecutor, *, run_id: str, postgres_image: str, build_timeout: float,
+               no_cache: bool, isolate: bool, log: Log) -> Callable[[], str] | None:
+    """Build the image, start its services and the app in Docker. Returns the app's log reader."""
+    timings = result.timings
+    client = engine.connect()
+    stack.callback(engine.cleanup, client, run_id)  # last: whatever the steps below left behind
+    labels = engine.labels(run_id)
+    tag = f"api-grader-sub:{submission.tree_hash(root)[:16]}"
+    log("building the image")
+    built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout, no_cache=no_cache)
+    timings["build"] = round(built.seconds, 2)
+    result.build_log = engine.tail(built.log)
+    ctx.built, ctx.build_reason = built.ok, built.reason
+    if not built.ok:
+        result.status, result.reason = Status.BUILD_FAILED, built.reason
+        return None
+    log("starting services")
+    t = time.monotonic()
+    svc = services.start(client, spec, labels=labels, postgres_image=postgres_image, internal=isolate)
+    stack.callback(svc.stop)
+    stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the services stop
+    timings["database_ready"] = round(time.monotonic() - t, 2)
+    env = run.expand_env(spec.runtime, svc.values)
+    pending = _reference(client, spec, svc, ctx, labels, pool, not isolate, log)
+    migrated = _migrate_alone(client, spec, svc, tag, labels, pool, log)
+    log("starting the app")
+    started = run.start_app(client, tag, runtime=spec.runtime, env=env, network=svc.network.name,
+                            labels=labels, publish=not isolate)
+    timings["app_ready"] = round(started.seconds, 2)
+    if started.app is not None:
+        stack.callback(started.app.stop)
+    if pending is not None:
+        ref_app, ref_env, ref_db = pending.result()
+        ctx.reference = ref_app.target(ref_env, ref_db)
+        timings["reference_ready"] = round(time.monotonic() - t, 2)
+    if started.reason:
+        result.status, result.reason = Status.START_FAILED, started.reason
+        ctx.start_reason = started.reason
+    elif started.app is not None:
+        ctx.started = True
+        ctx.target = started.app.target(env, svc.grader_database_url)
+        if migrated is not None:
+            ctx.target.databases["migrated"] = migrated.result()
+    return started.app.logs if started.app is not None else None
+
+
+def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
+              *, workdir: Path, database_url: str | None, build_timeout: float,
+              log: Log) -> Callable[[], str] | None:
+    """Local mode: a cached virtual environment instead of the image, processes instead of
+    containers, a throwaway cluster (or `database_url`'s server) instead of a Postgres container."""
+    timings = result.timings
+    t = time.monotonic()
+    try:
+        venv = local.venv_for(root, timeout=build_timeout, log=log)
+    except local.LocalAppError as exc:
+        timings["install"] = round(time.monotonic() - t, 2)
+        result.status, result.reason = Status.BUILD_FAILED, str(exc).split("\n")[0]
+        result.build_log = str(exc)
+        ctx.start_reason = f"the dependencies could not be installed: {exc}"
+        return None
+    timings["install"] = round(time.monotonic() - t, 2)
+    log("starting services")
+    t = time.monotonic()
+    svc = local.LocalServices(postgres=spec.services.postgres, database_url=database_url)
+    stack.callback(svc.stop)
+    timings["database_ready"] = round(time.monotonic() - t, 2)
+    if spec.reference_dir is not None and any(i.check == "differential" for i in spec.items):
+        ctx.reference_key = reference.key(spec, ctx.seed)
+        ctx.reference_traces = reference.load_traces(ctx.reference_key)
+        if ctx.reference_traces is None:
+            log("starting the reference solution (first grade of this assignment version)")
+            ref_app, ref_db = reference.start_local(spec, svc, workdir=workdir, log=log)
+            stack.callback(ref_app.stop)
+            ctx.reference = ref_app.target(ref_db)
+    env = run.expand_env(spec.runtime, svc.values)
+    app = local.LocalApp(root, env, workdir / "app.log", serve=spec.runtime.local_command,
+                         health_path=spec.runtime.health_path, deadline=spec.runtime.start_deadline,
+                         venv=venv)
+    stack.callback(app.stop)
+    log("starting the app")
+    t = time.monotonic()
+    try:
+        migrated = None
+        if spec.runtime.migrate and "postgres_url" in svc.values:
+            # as in Docker: the migrations alone on an empty database, then on the app's (the
+            # image's command would have run them before serving)
+            migrated_url, migrated = svc.create_database("migrated")
+            local.LocalApp(root, {**env, **run.expand_env(spec.runtime, {**svc.values, "postgres_url": migrated_url})},
+                           workdir / "migrate.log", venv=venv).migrate(spec.runtime.migrate)
+            app.migrate(spec.runtime.migrate)
+        app.start()
+    except local.LocalAppError as exc:
+        result.status, result.reason = Status.START_FAILED, str(exc).split("\n")[0]
+        ctx.start_reason = str(exc)
+    else:
+        ctx.started = True
+        ctx.target = app.target(svc.grader_database_url)
+        if migrated is not None:
+            ctx.target.databases["migrated"] = migrated
+    timings["app_ready"] = round(time.monotonic() - t, 2)
+    return app.log_tail
+
+
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
-          seed: int = 0, ref: str | None = None, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
+          seed: int = 0, ref: str | None = None, runtime: str = "docker", database_url: str | None = None,
+          visible_only: bool = False, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
           build_timeout: float = 600.0, no_cache: bool = False, isolate: bool = True,
           log: Log = _quiet) -> Result:
-    """Grade one submission. `isolate`: the app's network has no route out and the grader talks
-    to containers by IP (Linux engines); without it, ports are published on 127.0.0.1."""
+    """Grade one submission.
+
+    `runtime`: "docker", "local" (processes, no Docker engine: see grader.local) or "auto" (Docker
+    when an engine answers, else local, with a notice). `visible_only`: grade only the rubric's
+    visible items (a student's self-check); the others are counted in `Result.hidden`.
+    `isolate`: the app's network has no route out and the grader talks to containers by IP (Linux
+    engines); without it, ports are published on 127.0.0.1. `database_url`: local mode only, a
+    Postgres server to create the run's databases on instead of a throwaway cluster."""
     spec = assignments.load(assignment)
+    items = [i for i in spec.items if i.visibility == "visible"] if visible_only else spec.items
+    hidden = [i for i in spec.items if i not in items]
     result = Result(assignment=spec.id, assignment_version=spec.fingerprint,
                     submission=str(submission_path), seed=seed, status=Status.GRADED,
-                    max_score=spec.total)
+                    max_score=round(sum(i.points for i in items), 2), hidden=len(hidden),
+                    hidden_points=round(sum(i.points for i in hidden), 2))
     run_id = uuid.uuid4().hex[:12]
-    labels = engine.labels(run_id)
     timings = result.timings
     begin = time.monotonic()
-    ctx = Context(assignment=spec, seed=seed, runtime="docker", built=False)
-    client = None
-    svc: services.Services | None = None
-    app: run.App | None = None
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")
     try:
-        with tempfile.TemporaryDirectory(prefix="grader-") as work:
+        with ExitStack() as stack:
+            if runtime == "auto":
+                runtime = _choose_runtime(log)
+            if runtime not in {"docker", "local"}:
+                raise GraderFault(f"unknown runtime {runtime!r}: docker, local or auto")
+            result.runtime = runtime
+            ctx = Context(assignment=spec, seed=seed, runtime=runtime,
+                          built=False if runtime == "docker" else None)
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
             try:
                 log("reading the submission")
-                root = submission.prepare(submission_path, workdir=Path(work), ref=ref)
+                root: Path | None = submission.prepare(submission_path, workdir=work / "submission", ref=ref)
             except SubmissionRejected as exc:
                 result.status, result.reason = Status.REJECTED, str(exc)
-                ctx.build_reason = f"the submission was refused: {exc}"
+                ctx.build_reason = ctx.start_reason = f"the submission was refused: {exc}"
+                ctx.built = False
                 root = None
-            if root is not None:
-                client = engine.connect()
-                tag = f"api-grader-sub:{submission.tree_hash(root)[:16]}"
-                log("building the image")
-                built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout,
-                                          no_cache=no_cache)
-                timings["build"] = round(built.seconds, 2)
-                result.build_log = engine.tail(built.log)
-                ctx.built, ctx.build_reason = built.ok, built.reason
-                if not built.ok:
-                    result.status, result.reason = Status.BUILD_FAILED, built.reason
-        if ctx.built and client is not None:
-            log("starting services")
+            logs = None
+            if root is not None and runtime == "docker":
+                logs = _docker_up(spec, root, ctx, result, stack, pool, run_id=run_id,
+                                  postgres_image=postgres_image, build_timeout=build_timeout,
+                                  no_cache=no_cache, isolate=isolate, log=log)
+            elif root is not None:
+                logs = _local_up(spec, root, ctx, result, stack, workdir=work, database_url=database_url,
+                                 build_timeout=build_timeout, log=log)
+            log("running checks")
             t = time.monotonic()
-            svc = services.start(client, spec, labels=labels, postgres_image=postgres_image,
-                                 internal=isolate)
-            timings["database_ready"] = round(time.monotonic() - t, 2)
-            env = run.expand_env(spec.runtime, svc.values)
-            pending = _reference(client, spec, svc, ctx, labels, pool, not isolate, log)
-            migrated = _migrate_alone(client, spec, svc, tag, labels, pool, log)
-            log("starting the app")
-            started = run.start_app(client, tag, runtime=spec.runtime, env=env,
-                                    network=svc.network.name, labels=labels, publish=not isolate)
-            timings["app_ready"] = round(started.seconds, 2)
-            if pending is not None:
-                ref_app, ref_env, ref_db = pending.result()
-                ctx.reference = ref_app.target(ref_env, ref_db)
-                timings["reference_ready"] = round(time.monotonic() - t, 2)
-            app = started.app
-            if started.reason:
-                result.status, result.reason = Status.START_FAILED, started.reason
-                ctx.start_reason = started.reason
-            elif app is not None:
-                ctx.started = True
-                ctx.target = app.target(env, svc.grader_database_url)
-                if migrated is not None:
-                    ctx.target.databases["migrated"] = migrated.result()
-        log("running checks")
-        t = time.monotonic()
-        outcomes = run_checks(ctx, spec.items, timings)
-        timings["checks"] = round(time.monotonic() - t, 2)
-        if app is not None:
-            result.app_log = app.logs()
-            _rebase(outcomes, app.base_url, f"http://localhost:{spec.runtime.port}")
-        result.items = score_items(spec.items, outcomes)
-        result.categories = categories(spec, result.items)
-        result.score = round(sum(i.points for i in result.items), 2)
+            outcomes = run_checks(ctx, items, timings)
+            timings["checks"] = round(time.monotonic() - t, 2)
+            if logs is not None:
+                result.app_log = engine.tail(logs())
+            if ctx.target is not None:
+                _rebase(outcomes, ctx.target.base_url, f"http://localhost:{spec.runtime.port}")
+            result.items = score_items(items, outcomes)
+            result.categories = categories(spec, result.items)
+            result.score = round(sum(i.points for i in result.items), 2)
+            t = time.monotonic()
+        timings["cleanup"] = round(time.monotonic() - t, 2)
     except GraderFault as exc:
         result.status, result.reason = Status.NOT_GRADED, str(exc)
         result.score, result.items, result.categories = 0.0, [], []
-    finally:
-        t = time.monotonic()
-        pool.shutdown(wait=True, cancel_futures=True)
-        if app is not None:
-            app.stop()
-        if svc is not None:
-            svc.stop()
-        if client is not None:
-            engine.cleanup(client, run_id)
-        timings["cleanup"] = round(time.monotonic() - t, 2)
-        timings["total"] = round(time.monotonic() - begin, 2)
+    timings["total"] = round(time.monotonic() - begin, 2)
     if out is not None:
         report.write(result, out)
     return result
+
+
+def _choose_runtime(log: Log) -> str:
+    try:
+        engine.connect(timeout=10)
+    except GraderFault:
+        log("no Docker engine answers: grading in local mode (the Dockerfile is not checked)")
+        return "local"
+    return "docker"

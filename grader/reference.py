@@ -8,7 +8,7 @@ version and seed, so most grades never start it at all.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,11 @@ from docker import DockerClient
 
 from grader import build, run, submission
 from grader.assignment import Assignment
-from grader.core import Exchange, GraderFault
+from grader.core import CACHE_DIR, Exchange, GraderFault
+from grader.local import LocalApp, LocalAppError, LocalServices, venv_for
 from grader.services import Services
 
-CACHE = Path(os.environ.get("API_GRADER_CACHE", Path.home() / ".cache" / "api-grader")) / "reference"
+CACHE = CACHE_DIR / "reference"
 
 
 def key(spec: Assignment, seed: int) -> str:
@@ -66,3 +67,24 @@ def start(client: DockerClient, spec: Assignment, svc: Services, *, labels: dict
             started.app.stop()
         raise GraderFault(f"the reference solution did not start: {started.reason}\n{started.log[-1500:]}")
     return started.app, env, grader_db
+
+
+def start_local(spec: Assignment, svc: LocalServices, *, workdir: Path,
+                log: Callable[[str], None]) -> tuple[LocalApp, str | None]:
+    """Local mode: the reference as a process in its own virtual environment, with its own database."""
+    assert spec.reference_dir is not None
+    values = dict(svc.values)
+    grader_db = None
+    if "postgres_url" in values:
+        values["postgres_url"], grader_db = svc.create_database("reference")
+    env = run.expand_env(spec.runtime, values)
+    try:
+        venv = venv_for(spec.reference_dir, log=log)
+        app = LocalApp(spec.reference_dir, env, workdir / "reference.log", serve=spec.runtime.local_command,
+                       health_path=spec.runtime.health_path, deadline=spec.runtime.start_deadline, venv=venv)
+        if spec.runtime.migrate:
+            app.migrate(spec.runtime.migrate)
+        app.start()
+    except LocalAppError as exc:
+        raise GraderFault(f"the reference solution did not start: {exc}") from exc
+    return app, grader_db

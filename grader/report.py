@@ -98,6 +98,12 @@ def summary(result: Result) -> str:
     if result.status is Status.NOT_GRADED:
         return f"{head}. {result.reason}"
     text = f"{head}. Score {result.score:g}/{result.max_score:g}."
+    unchecked = sum(i.max_points for i in result.items if i.not_checked)
+    if unchecked:
+        text += f" {unchecked:g} points not checked in {result.runtime} mode."
+    if result.hidden:
+        text += (f" {result.hidden} hidden check(s) ({result.hidden_points:g} points) are run "
+                 "when your instructor grades.")
     if result.reason:
         text += f" {result.reason}"
     return text
@@ -161,7 +167,11 @@ def markdown(result: Result) -> str:
         lines += ["| category | points |", "|---|---|"]
         lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]
         lines.append("")
-    failed = [i for i in result.items if not i.passed]
+    failed = [i for i in result.items if not i.passed and not i.not_checked]
+    unchecked = [i for i in result.items if i.not_checked]
+    if unchecked:
+        lines.append(f"Not checked in {result.runtime} mode: " + "; ".join(i.title for i in unchecked))
+        lines.append("")
     if failed:
         lines.append("### To fix")
         for item in failed:

@@ -28,7 +28,9 @@ class Limits:
     clone_timeout: float = 120.0
 
 
-SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache"}
+SELF_CHECK_DIR = ".grader-report"  # where `grader check` writes inside a student's repo: never graded
+SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache",
+             SELF_CHECK_DIR}
 _GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://|git://)")
 
 
