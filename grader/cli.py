@@ -16,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Grade web-API assignments: build, run beside Postgres, test, fuzz, score, report.")
 images_app = typer.Typer(no_args_is_help=True, help="Base images without a registry.")
 app.add_typer(images_app, name="images")
+gradescope_app = typer.Typer(no_args_is_help=True, help="Gradescope autograder bundles.")
+app.add_typer(gradescope_app, name="gradescope")
 console = Console(stderr=True)
 
 EXIT_FAULT = 2
@@ -303,6 +305,24 @@ def add_ca(
     except GraderFault as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(EXIT_FAULT) from None
+
+
+@gradescope_app.command("bundle")
+def gradescope_bundle(
+    assignment: Annotated[str, typer.Option("--assignment", "-a", help="Assignment id or spec folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The zip to write")] = Path("autograder.zip"),
+    seed: Annotated[int, typer.Option(help="Fuzzing seed every submission is graded with")] = 0,
+) -> None:
+    """Write the autograder zip Gradescope expects: setup.sh, run_autograder, grader, spec, reference.
+    Gradescope has no Docker engine: submissions are graded in local mode."""
+    from grader import gradescope
+
+    try:
+        path = gradescope.bundle(assignment=assignment, out=out, seed=seed)
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    console.print(f"wrote {path}: upload it as the assignment's autograder (Ubuntu base image)")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def class_index(title: str, entries: list[dict[str, Any]], out: Path) -> str:
 
 def markdown(result: Result) -> str:
     """A short summary for CI job pages (e.g. GitHub's $GITHUB_STEP_SUMMARY)."""
-    lines = [f"## {result.assignment}: {summary(result)}", ""]
+    lines = [f"## {summary(result)}", ""]
     if result.categories:
         lines += ["| category | points |", "|---|---|"]
         lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]

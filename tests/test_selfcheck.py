@@ -1,0 +1,134 @@
+"""`grader check` in students' repositories: with Docker, in local mode without a Docker engine,
+on a Postgres server the student names, and through the starter repo's CI workflow script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR, fresh_database
+from docker import DockerClient
+
+from grader import localpg
+from grader.core import LABEL
+
+GRADER = [sys.executable, "-m", "grader.cli"]
+DEPLOY_ITEMS = {"image-builds", "app-starts"}  # what only Docker can check
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", ".grader-report"))
+    return dest
+
+
+def _check(repo: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GRADER, "check", *args], cwd=cwd or repo, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+def _full(repo: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo / ".grader-report" / "full.json").read_text())
+    return data
+
+
+def _items(full: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["id"]: i for i in full["items"]}
+
+
+def test_reference_passes_in_docker_from_a_subfolder(tmp_path: Path, docker_client: DockerClient) -> None:
+    repo = _copy(REFERENCE_DIR, tmp_path / "repo")
+    done = _check(repo, cwd=repo / "app")  # the marker is found in a parent folder
+    assert done.returncode == 0, done.stdout + done.stderr
+    full = _full(repo)
+    assert full["runtime"] == "docker"
+    items = _items(full)
+    assert all(i["visibility"] == "visible" for i in items.values())
+    assert full["hidden"] > 0 and full["score"] == full["max_score"] == 100 - full["hidden_points"]
+    assert all(i["passed"] for i in items.values())
+    assert "hidden check(s)" in done.stderr
+
+
+def test_reference_passes_in_local_mode_without_a_docker_engine(tmp_path: Path,
+                                                               docker_client: DockerClient) -> None:
+    repo = _copy(REFERENCE_DIR, tmp_path / "repo")
+    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
+    clusters = set(Path(tempfile.gettempdir()).glob("api-grader-pg-*"))
+    done = _check(repo, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no Docker engine answers: grading in local mode" in done.stderr
+    after = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
+    assert after <= before  # nothing ran in Docker
+    full = _full(repo)
+    assert full["runtime"] == "local"
+    items = _items(full)
+    for item_id, item in items.items():
+        if item_id in DEPLOY_ITEMS:  # reported, never silently passed
+            assert item["not_checked"] and item["points"] == 0 and not item["passed"]
+        else:
+            assert item["passed"], item
+    assert "not checked in local mode" in done.stderr
+    assert set(Path(tempfile.gettempdir()).glob("api-grader-pg-*")) <= clusters  # removed afterwards
+
+
+def test_template_fails_locally_on_a_named_postgres_server(tmp_path: Path,
+                                                           postgres: localpg.LocalPostgres) -> None:
+    repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
+    server = fresh_database(postgres, "student_own")
+    done = _check(repo, "--runtime", "local", "--database-url", server.replace("postgresql://",
+                                                                               "postgresql+asyncpg://"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    full = _full(repo)
+    assert full["runtime"] == "local" and 0 < full["score"] < full["max_score"] / 2
+    out = done.stderr
+    assert "✗" in out and "reproduce: curl" in out and "expected:" in out
+    # the run's databases were created on that server and dropped afterwards
+    import psycopg
+
+    with psycopg.connect(server) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
+    assert not [n for n in names if n.startswith("grader_")], names
+
+
+def test_without_a_marker_the_check_cannot_run(tmp_path: Path) -> None:
+    done = _check(tmp_path)
+    assert done.returncode == 2
+    assert ".grader.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_workflow_runs_only_the_repo_script(tmp_path: Path) -> None:
+    workflow = yaml.safe_load((TEMPLATE_DIR / ".github" / "workflows" / "grade.yml").read_text())
+    steps = workflow["jobs"]["self-check"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs == ["bash .github/self-check.sh"]
+    assert (TEMPLATE_DIR / ".github" / "self-check.sh").is_file()
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"].rstrip("/") == ".grader-report" and upload["if"] == "always()"
+    assert {s.get("uses", "").split("@")[0] for s in steps} <= {
+        "", "actions/checkout", "actions/setup-python", "actions/upload-artifact"}
+
+
+def test_workflow_script_on_the_starter_repo(tmp_path: Path, docker_client: DockerClient) -> None:
+    """The script the workflow runs, as GitHub runs it: it installs the grader from GRADER_REPO,
+    fails the job (exit 1), writes the job summary, JUnit XML and the report to upload."""
+    repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
+    summary = tmp_path / "step-summary.md"
+    env = {**os.environ, "GRADER_REPO": str(ROOT), "GITHUB_STEP_SUMMARY": str(summary),
+           "RUNNER_TEMP": str(tmp_path)}
+    done = subprocess.run(["bash", ".github/self-check.sh"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    text = summary.read_text()
+    assert text.startswith("## fastapi-db-auth: Graded. Score ") and "### To fix" in text
+    assert "curl -i" in text
+    junit = (repo / ".grader-report" / "junit.xml").read_text()
+    assert "<failure" in junit
+    assert (repo / ".grader-report" / "report.html").stat().st_size > 1000
