@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR, fresh_database
 from docker import DockerClient
