@@ -43,8 +43,11 @@ def test_bundle_setup_and_run_autograder(tmp_path: Path) -> None:
 
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)
-    with zipfile.ZipFile(bundle) as zf:
+    with zipfile.ZipFile(bundle) as zf:  # as unzip does: with the modes the zip records
         zf.extractall(root / "source")
+        for info in zf.infolist():
+            if info.external_attr >> 16:
+                (root / "source" / info.filename).chmod((info.external_attr >> 16) & 0o777)
     env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True,
                            text=True, timeout=1200, check=False)
