@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +24,8 @@ class Runtime(_Model):
     port: int = 8000
     health_path: str = "/health"
     start_deadline: float = 60.0  # seconds from container start to a 2xx on health_path
-    # Values may contain ${postgres_url} (the app's database) and ${random_secret} (fresh per run).
+    # Values may contain ${postgres_url} (the app's database) and ${random_<name>} (a fresh random
+    # value per run, the same wherever the name recurs), e.g. ${random_secret}.
     env: dict[str, str] = Field(default_factory=dict)
     # A command that applies the schema alone (e.g. ["alembic", "upgrade", "head"]). The grader runs
     # it in the image on an empty database before the app starts; tests see that database as
@@ -32,6 +35,12 @@ class Runtime(_Model):
     # port on 127.0.0.1; commands resolve in the app's virtual environment first.
     local_command: list[str] = Field(default_factory=lambda: [
         "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"])
+
+
+    def randoms(self) -> dict[str, str]:
+        """A fresh value for each ${random_<name>} placeholder of the env."""
+        names = {m for v in self.env.values() for m in re.findall(r"\$\{(random_\w+)\}", v)}
+        return {name: secrets.token_urlsafe(24) for name in sorted(names)}
 
 
 class Services(_Model):

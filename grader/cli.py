@@ -230,29 +230,34 @@ def setup(
 
 @app.command()
 def demo(
-    assignment: Annotated[str, typer.Option("--assignment", "-a")] = "fastapi-db-auth",
+    assignment: Annotated[list[str] | None, typer.Option(
+        "--assignment", "-a", help="Assignment id (repeatable; default: every assignment in specs/)")] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("out/demo"),
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Grade the bundled examples: the reference solution and the assignment's sample submissions."""
-    from grader.assignment import load
+    """Grade the bundled examples: each assignment's reference solution, starter repo and samples."""
+    from grader.assignment import SPECS_DIR, load
     from grader.pipeline import grade as run_grade
 
-    try:
-        spec = load(assignment)
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
-    repo = spec.dir.parent.parent
-    samples = [("reference", repo / "reference_solution" / spec.id)]
-    samples += sorted((p.name, p) for p in (spec.dir / "examples").glob("*") if p.is_dir())
+    ids = assignment or sorted(p.name for p in SPECS_DIR.iterdir() if (p / "assignment.yaml").is_file())
     faults = 0
-    for name, path in samples:
-        console.rule(f"{name}: {path}")
-        result = run_grade(submission_path=path, assignment=spec.id, out=out / name, seed=seed,
-                           log=lambda msg: console.print(f"[dim]… {msg}[/]"))
-        _print_result(result, out / name)
-        faults += result.status is Status.NOT_GRADED
+    for name in ids:
+        try:
+            spec = load(name)
+        except GraderFault as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(EXIT_FAULT) from None
+        repo = spec.dir.parent.parent
+        samples = [(kind, repo / kind / spec.id) for kind in ("reference_solution", "student_template")]
+        samples += sorted((p.name, p) for p in (spec.dir / "examples").glob("*") if p.is_dir())
+        for sample, path in samples:
+            if not path.is_dir():
+                continue
+            console.rule(f"{spec.id} · {sample}: {path}")
+            result = run_grade(submission_path=path, assignment=spec.id, out=out / spec.id / sample,
+                               seed=seed, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+            _print_result(result, out / spec.id / sample)
+            faults += result.status is Status.NOT_GRADED
     if faults:
         raise typer.Exit(EXIT_FAULT)
 

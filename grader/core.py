@@ -59,12 +59,14 @@ class Target:
     """A running app as the checks see it."""
 
     base_url: str  # reachable from the grader process
-    env: dict[str, str] = field(default_factory=dict)  # what the app was started with (e.g. SECRET_KEY)
+    env: dict[str, str] = field(default_factory=dict)  # the env contract the app was started with
     database_url: str | None = None  # the app's database, reachable from the grader (postgresql://)
     restart: Callable[[], None] | None = None  # restart the app and wait until healthy again
     # other databases the run prepared, reachable from the grader; "migrated": the schema that the
     # runtime's migrate command alone created on an empty database, before the app ever started
     databases: dict[str, str] = field(default_factory=dict)
+    # the command lines of the app's processes (its container's process list); None: not visible
+    processes: Callable[[], list[str]] | None = None
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Outcome:
     """The result of one check (a contract test, a fuzzing finding, a database probe)."""
 
     check: str  # which registered check produced it: "contract", "schemathesis", ...
-    name: str  # unique within the check: a test id, "POST /users/ · not_a_server_error · 500"
+    name: str  # unique within the check: a test id, "POST /things/ · not_a_server_error · 500"
     item: str  # the rubric item it counts for
     passed: bool
     message: str = ""

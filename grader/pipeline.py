@@ -139,7 +139,8 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
     timings["install"] = round(time.monotonic() - t, 2)
     log("starting services")
     t = time.monotonic()
-    svc = local.LocalServices(postgres=spec.services.postgres, database_url=database_url)
+    svc = local.LocalServices(values=spec.runtime.randoms(), postgres=spec.services.postgres,
+                              database_url=database_url)
     stack.callback(svc.stop)
     timings["database_ready"] = round(time.monotonic() - t, 2)
     if spec.reference_dir is not None and any(i.check == "differential" for i in spec.items):

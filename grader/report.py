@@ -120,7 +120,7 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     """An item's failures, those with one cause together: (first, the others with the same cause).
 
     Same cause = the same expectation failed the same way (last message line and expected value),
-    e.g. twelve tests that all stop at "POST /users/ status: expected 201".
+    e.g. twelve tests that all stop at "POST /things/ status: expected 201".
     """
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
     for o in item.failures:

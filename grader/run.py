@@ -65,7 +65,17 @@ class App:
             target.base_url = self.base_url
 
         target.restart = restart
+        target.processes = self.processes
         return target
+
+    def processes(self) -> list[str]:
+        """Command lines of the processes in the container, as the engine's `top` sees them."""
+        try:
+            top = self.container.top()
+        except docker.errors.DockerException:
+            return []
+        column = top["Titles"].index("CMD") if "CMD" in top["Titles"] else -1
+        return [str(row[column]) for row in top["Processes"]]
 
     def stop(self) -> None:
         with contextlib.suppress(docker.errors.DockerException):

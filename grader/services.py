@@ -62,7 +62,7 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
         network.create()
     except docker.errors.DockerException as exc:
         raise GraderFault(f"cannot create a Docker network: {exc}") from exc
-    services = Services(network=network, values={"random_secret": secrets.token_urlsafe(32)})
+    services = Services(network=network, values=assignment.runtime.randoms())
     if not assignment.services.postgres:
         return services
     password = secrets.token_urlsafe(16)

@@ -1,13 +1,20 @@
-"""The built-in checks: build, start, contract tests."""
+"""The built-in checks: build, start, concurrency, processes, contract, schemathesis, differential."""
 
 from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 
 from grader.assignment import Item
 from grader.checks import Context, check
 from grader.checks.contract import run_suite
 from grader.checks.differential import compare
 from grader.checks.fuzz import run_fuzz
-from grader.core import GraderFault, Outcome
+from grader.core import Exchange, GraderFault, Outcome, cap
 
 
 @check("build", needs_app=False)
@@ -35,6 +42,65 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
     return [Outcome(check="start", name=i.id, item=i.id, passed=ctx.started,
                     message=ok if ctx.started else f"{why}", expected=None if ctx.started else ok)
             for i in items]
+
+
+@check("concurrency")
+def concurrency(ctx: Context, items: list[Item]) -> list[Outcome]:
+    """`requests` GETs of `path` sent at once (options; default 20 of the health path): every
+    one must answer 2xx within `timeout` seconds."""
+    assert ctx.target is not None
+    outcomes = []
+    for item in items:
+        path = str(item.options.get("path", ctx.assignment.runtime.health_path))
+        count = int(item.options.get("requests", 20))
+        url = ctx.target.base_url + path
+        start = threading.Barrier(count)
+
+        def one(_: int, url: str = url, start: threading.Barrier = start) -> Exchange:
+            start.wait(timeout=30)  # all requests leave together
+            try:
+                response = http.get(url)
+            except httpx.HTTPError as exc:
+                return Exchange(method="GET", url=url, error=f"{type(exc).__name__}: {exc}"[:300])
+            return Exchange(method="GET", url=url, status=response.status_code,
+                            response_body=cap(response.text, 300))
+
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
+        with httpx.Client(timeout=float(item.options.get("timeout", 10)), limits=limits) as http, \
+                ThreadPoolExecutor(max_workers=count) as pool:
+            answers = list(pool.map(one, range(count)))
+        bad = [a for a in answers if a.status is None or not 200 <= a.status < 300]
+        got = Counter(str(a.status) if a.status is not None else "no answer" for a in answers)
+        outcomes.append(Outcome(
+            check="concurrency", name=f"{count} concurrent GET {path}", item=item.id, passed=not bad,
+            message=f"{count} requests sent at once to GET {path}: "
+                    + ", ".join(f"{n}× {what}" for what, n in sorted(got.items())),
+            expected=f"{count}× 2xx", actual=None if not bad else (bad[0].error or f"HTTP {bad[0].status}"),
+            exchange=bad[0] if bad else None))
+    return outcomes
+
+
+@check("processes")
+def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
+    """At least `min` processes of the app whose command line matches the regex `match`
+    (options), e.g. a process manager and its workers. Seen in the container's process list."""
+    assert ctx.target is not None
+    if ctx.target.processes is None:
+        return [Outcome(check="processes", name=i.id, item=i.id, passed=False, skipped=True,
+                        message=f"Not checked in {ctx.runtime} mode: the container's process list "
+                                "is not available.") for i in items]
+    running = ctx.target.processes()
+    outcomes = []
+    for item in items:
+        pattern = re.compile(str(item.options["match"]))
+        need = int(item.options.get("min", 2))
+        what = str(item.options.get("describe", f"processes matching {pattern.pattern}"))
+        found = [p for p in running if pattern.search(p)]
+        outcomes.append(Outcome(
+            check="processes", name=item.id, item=item.id, passed=len(found) >= need,
+            message=f"{len(found)} of the container's {len(running)} processes are {what}.",
+            expected=f"at least {need}: {what}", actual="; ".join(cap(p, 200) for p in running) or "none"))
+    return outcomes
 
 
 @check("contract")

@@ -180,7 +180,7 @@ class ContractPlugin:
 
 
 # Running a contract suite by hand: `pytest specs/<id>/tests -p grader.checks.contract
-#   --app-url http://localhost:8000 --app-env SECRET_KEY=... --db-url postgresql://...`
+#   --app-url http://localhost:8000 --app-env NAME=VALUE --db-url postgresql://...`
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("contract", "contract tests against a running app")
     group.addoption("--app-url", help="base URL of the app under test")

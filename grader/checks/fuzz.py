@@ -65,7 +65,7 @@ _REQUEST_TIMEOUT = 10.0
 class Finding:
     """One distinct failure: an operation, a check and a status code."""
 
-    operation: str  # "POST /items/"
+    operation: str  # "POST /things/"
     check: str  # "not_a_server_error"
     status: int | None  # the response's status code (None: no response)
     title: str  # "Server error"

@@ -1,0 +1,98 @@
+"""The second assignment, `fastapi-basics`, graded end to end in Docker: the reference gets full
+marks without any Postgres container, the starter repo scores above 0 and below half, and every
+mutant of benchmarks/mutants/fastapi-basics loses points in the category its bug belongs to."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT
+from docker import DockerClient
+
+from grader import assignment as assignments
+from grader.core import Result, Status
+from grader.pipeline import grade
+
+ID = "fastapi-basics"
+SPEC = assignments.load(ID)
+
+
+def _mutants_module() -> Any:
+    spec = importlib.util.spec_from_file_location("benchmark_mutants_basics", ROOT / "benchmarks" / "mutants.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+mutants = _mutants_module()
+ALL = mutants.load(ID)
+
+
+def _created_images(client: DockerClient, since: float) -> list[str]:
+    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                           filters={"type": "container", "event": "create"})
+    return [e.get("Actor", {}).get("Attributes", {}).get("image", "") for e in events]
+
+
+def _lost(result: Result) -> dict[str, float]:
+    return {c.id: round(c.max_points - c.points, 2) for c in result.categories if c.points < c.max_points}
+
+
+def test_spec_files() -> None:
+    from openapi_spec_validator import validate
+
+    validate(yaml.safe_load(SPEC.spec_path.read_text()))
+    assert SPEC.services.postgres is False and SPEC.total == 100
+    assert {i.visibility for i in SPEC.items} == {"visible", "hidden"}
+    contract_items = {i.id for i in SPEC.items if i.check == "contract"}
+    marked = set()
+    for path in SPEC.tests_dir.glob("test_*.py"):
+        text = path.read_text()
+        marked |= {item for item in contract_items if f'rubric("{item}")' in text}
+    assert marked == contract_items, f"contract items without tests: {contract_items - marked}"
+
+
+def test_reference_full_marks_without_postgres(docker_client: DockerClient, tmp_path: Path) -> None:
+    since = time.time() - 1
+    result = grade(submission_path=ROOT / "reference_solution" / ID, assignment=ID, out=tmp_path)
+    assert result.status is Status.GRADED, result.reason
+    failing = {i.id: [o.message for o in i.failures][:2] for i in result.items if not i.passed}
+    assert result.score == 100, failing
+    images = _created_images(docker_client, since)
+    assert images, "no container creation seen: the check below would prove nothing"
+    assert not [i for i in images if i.startswith("postgres")], images
+
+
+def test_template_scores_above_zero_below_half(docker_client: DockerClient, tmp_path: Path) -> None:
+    result = grade(submission_path=ROOT / "student_template" / ID, assignment=ID, out=tmp_path)
+    assert result.status is Status.GRADED, result.reason
+    assert 0 < result.score < 50, result.score
+    passed = {i.id for i in result.items if i.passed}
+    assert {"image-builds", "app-starts", "root"} <= passed
+    assert "workers" not in passed  # a single uvicorn process
+
+
+def test_enough_mutants() -> None:
+    assert len([m for m in ALL if m.kind == "mutant"]) >= 10
+    assert {m.category for m in ALL if m.kind == "mutant"} >= {"deploy", "path", "query", "bodies",
+                                                                "dependencies", "auth"}
+
+
+@pytest.mark.parametrize("mutant", ALL, ids=[m.name for m in ALL])
+def test_mutant(mutant: Any, docker_client: DockerClient, tmp_path: Path) -> None:
+    app_dir = mutants.materialize(mutant, tmp_path / "submission")
+    result = grade(submission_path=app_dir, assignment=ID)
+    assert result.status is not Status.NOT_GRADED, result.reason
+    lost = _lost(result)
+    if mutant.kind == "variant":  # correct work, written differently: full marks
+        assert result.score == 100, lost
+    else:
+        assert mutant.category in lost, f"{mutant.name} ({mutant.bug}) lost {lost or 'nothing'}"
