@@ -37,7 +37,8 @@ def _result(status: Status = Status.GRADED) -> Result:
                   status=status, score=1.0, max_score=10.0, items=items,
                   categories=[CategoryScore("users", "Users", 1.0, 4.0),
                               CategoryScore("deploy", "Deploy", 0.0, 6.0)],
-                  timings={"build": 1.0, "total": 9.5}, app_log="INFO started")
+                  timings={"build": 1.0, "total": 9.5}, app_log="INFO started", runtime="local",
+                  hidden=2, hidden_points=7.0)
 
 
 def test_gradescope_json() -> None:
@@ -56,7 +57,9 @@ def test_html_groups_one_cause_and_shows_the_reference(tmp_path: Path) -> None:
     assert html.count("✗ test_create[") == 1, "three failures with one cause are shown once"
     assert "The same failure also stops 2 more checks" in html
     assert "reference solution" in html and "201" in html
-    assert "Not checked in local mode" in html
+    assert "Not checked in local mode" in html and "The image builds (6)" in html
+    assert "2 hidden check(s) (7 points) are run when your instructor grades" in html
+    assert "What to fix (1 rubric item)" in html  # the unchecked item is not a failure to fix
 
 
 def test_markdown_and_junit() -> None:
