@@ -79,9 +79,9 @@ def plain_schemathesis(app_dir: Path, spec_path: Path) -> tuple[bool, str]:
         sh("docker", "rmi", "-f", tag, check=False)
 
 
-def from_batch(out: Path, plain: bool, spec_path: Path) -> tuple[list[dict[str, object]], list[float]]:
+def from_batch(out: Path, plain: bool, spec_path: Path, assignment: str) -> tuple[list[dict[str, object]], list[float]]:
     """Rows from a `grader batch` over benchmarks/make_class.py's class (no grading again)."""
-    by_name = {m.name: m for m in load("fastapi-db-auth")}
+    by_name = {m.name: m for m in load(assignment)}
     journal = {}
     for line in (out / "journal.jsonl").read_text().splitlines():
         entry = json.loads(line)
@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     spec = assignments.load(args.assignment)
     if args.from_batch:
-        rows, repeat_scores = from_batch(args.from_batch, not args.no_plain, spec.spec_path)
+        rows, repeat_scores = from_batch(args.from_batch, not args.no_plain, spec.spec_path, spec.id)
         report(rows, repeat_scores, "repeat", args)
         return
     mutants: list[Mutant] = [m for m in load(args.assignment) if not args.only or m.name in args.only]
