@@ -12,7 +12,7 @@ import httpx
 from grader.assignment import Item
 from grader.checks import Context, check
 from grader.checks.contract import run_suite
-from grader.checks.differential import compare
+from grader.checks.differential import compare, mask, secrets_of
 from grader.checks.fuzz import run_fuzz
 from grader.core import Exchange, GraderFault, Outcome, cap
 
@@ -151,9 +151,11 @@ def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
         if failing:  # the spec and its model solution disagree: not the student's problem
             raise GraderFault(f"the reference solution fails {len(failing)} contract test(s), "
                               f"e.g. {failing[:3]}; fix the assignment before grading")
-        traces = run.traces
+        traces = mask(run.traces, secrets_of(ctx.assignment.runtime, ctx.reference.env))
         reference.save_traces(ctx.reference_key, traces)
+    assert ctx.target is not None
+    mine = mask(ctx.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
     outcomes = []
     for item in items:
-        outcomes += compare(ctx.traces, traces, ctx.contract_outcomes, item.id)
+        outcomes += compare(mine, traces, ctx.contract_outcomes, item.id)
     return outcomes

@@ -12,10 +12,12 @@ key order are free; error bodies are not compared (their texts are often free).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
+from grader.assignment import Runtime
 from grader.core import CUT, Exchange, Outcome
 
 CHECK = "differential"
@@ -32,6 +34,34 @@ def normalize(value: Any, key: str = "") -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and (key == "id" or key.endswith("_id")):
         return "<id>"
     return value
+
+
+def secrets_of(runtime: Runtime, env: dict[str, str]) -> dict[str, str]:
+    """The run's random env values (`${random_...}`) and what stands for them in traces: `<NAME>`.
+    They differ between the submission's run and the (cached) reference run, and may be echoed."""
+    return {env[name]: f"<{name}>" for name, template in runtime.env.items()
+            if "${random_" in template and env.get(name)}
+
+
+def mask(traces: dict[str, list[Exchange]], secrets: dict[str, str]) -> dict[str, list[Exchange]]:
+    """The traces with every secret value replaced by its placeholder."""
+    if not secrets:
+        return traces
+
+    def text(value: str | None) -> str | None:
+        if value is None:
+            return None
+        for secret, placeholder in secrets.items():
+            value = value.replace(secret, placeholder)
+        return value
+
+    def one(ex: Exchange) -> Exchange:
+        return dataclasses.replace(
+            ex, url=text(ex.url) or "", request_body=text(ex.request_body), response_body=text(ex.response_body),
+            request_headers={k: text(v) or "" for k, v in ex.request_headers.items()},
+            response_headers={k: text(v) or "" for k, v in ex.response_headers.items()})
+
+    return {test: [one(ex) for ex in exchanges] for test, exchanges in traces.items()}
 
 
 def _json(body: str | None) -> Any:
