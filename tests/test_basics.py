@@ -96,3 +96,14 @@ def test_mutant(mutant: Any, docker_client: DockerClient, tmp_path: Path) -> Non
         assert result.score == 100, lost
     else:
         assert mutant.category in lost, f"{mutant.name} ({mutant.bug}) lost {lost or 'nothing'}"
+
+
+def test_reference_in_local_mode(tmp_path: Path) -> None:
+    """Without Docker: a virtual environment and one uvicorn process. What only the container shows
+    (the image, its start, gunicorn's workers) is reported not checked; everything else passes."""
+    result = grade(submission_path=ROOT / "reference_solution" / ID, assignment=ID, runtime="local")
+    assert result.status is Status.GRADED, result.reason
+    unchecked = {i.id for i in result.items if i.not_checked}
+    assert unchecked == {"image-builds", "app-starts", "workers"}
+    assert all(i.passed for i in result.items if i.id not in unchecked)
+    assert result.score == 100 - sum(i.max_points for i in result.items if i.id in unchecked)

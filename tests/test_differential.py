@@ -60,3 +60,24 @@ def test_a_cut_body_is_not_a_divergence() -> None:
     assert diverges(student, reference) is None
     assert diverges(Exchange(method="GET", url="u", status=500, response_body=student.response_body),
                     reference) is not None
+
+
+def test_random_env_values_are_masked_before_comparing() -> None:
+    """Each run gets fresh ${random_*} values; an app that echoes one (a Basic username) answers
+    the same as the reference once both runs' values stand as <NAME>."""
+    from grader.assignment import Runtime
+    from grader.checks.differential import mask, secrets_of
+
+    runtime = Runtime(env={"BASIC_USERNAME": "${random_user}", "MODE": "fixed-${random_x}-no", "PLAIN": "on"})
+    mine_env = {"BASIC_USERNAME": "alice-7f3a9c", "MODE": "fixed-aa-no", "PLAIN": "on"}
+    theirs_env = {"BASIC_USERNAME": "bob-0d41e2", "MODE": "fixed-bb-no", "PLAIN": "on"}
+    assert secrets_of(runtime, mine_env) == {"alice-7f3a9c": "<BASIC_USERNAME>", "fixed-aa-no": "<MODE>"}
+    mine = {"t": [ex(200, {"username": "alice-7f3a9c"}, path="/users/me?u=alice-7f3a9c")]}
+    theirs = {"t": [ex(200, {"username": "bob-0d41e2"})]}
+    assert compare(mine, theirs, [], "diff")[0].passed is False  # unmasked: a false divergence
+    masked_mine = mask(mine, secrets_of(runtime, mine_env))
+    masked_theirs = mask(theirs, secrets_of(runtime, theirs_env))
+    assert masked_mine["t"][0].url.endswith("u=<BASIC_USERNAME>")
+    assert compare(masked_mine, masked_theirs, [], "diff")[0].passed is True
+    wrong = mask({"t": [ex(200, {"username": "someone-else"})]}, secrets_of(runtime, mine_env))
+    assert compare(wrong, masked_theirs, [], "diff")[0].passed is False
