@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR, fresh_database
 from docker import DockerClient
@@ -103,12 +104,16 @@ def test_without_a_marker_the_check_cannot_run(tmp_path: Path) -> None:
     assert ".grader.yaml" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_workflow_runs_only_the_repo_script(tmp_path: Path) -> None:
-    workflow = yaml.safe_load((TEMPLATE_DIR / ".github" / "workflows" / "grade.yml").read_text())
+@pytest.mark.parametrize("template", sorted((ROOT / "student_template").iterdir()), ids=lambda p: p.name)
+def test_workflow_runs_only_the_repo_script(template: Path) -> None:
+    """Every starter repo ships the workflow and the script it runs, and names its assignment."""
+    assert yaml.safe_load((template / ".grader.yaml").read_text()) == {"assignment": template.name}
+    workflow = yaml.safe_load((template / ".github" / "workflows" / "grade.yml").read_text())
     steps = workflow["jobs"]["self-check"]["steps"]
     runs = [s["run"] for s in steps if "run" in s]
     assert runs == ["bash .github/self-check.sh"]
-    assert (TEMPLATE_DIR / ".github" / "self-check.sh").is_file()
+    assert (template / ".github" / "self-check.sh").read_text() == \
+        (TEMPLATE_DIR / ".github" / "self-check.sh").read_text()  # the tested one below
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["path"].rstrip("/") == ".grader-report" and upload["if"] == "always()"
     assert {s.get("uses", "").split("@")[0] for s in steps} <= {
