@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from mutants import Mutant, load, materialize  # noqa: E402
 
 from grader import assignment as assignments  # noqa: E402
+from grader.assignment import Assignment  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
 
 LABEL = "api-grader.bench=1"
@@ -40,37 +41,43 @@ def sh(*cmd: str, check: bool = True, timeout: float = 900) -> subprocess.Comple
     return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def plain_schemathesis(app_dir: Path, spec_path: Path) -> tuple[bool, str]:
-    """docker build + run beside Postgres, then `schemathesis run SPEC --url URL` (defaults)."""
+def plain_schemathesis(app_dir: Path, spec: Assignment) -> tuple[bool, str]:
+    """docker build + run (beside Postgres when the assignment has one), then
+    `schemathesis run SPEC --url URL` with its defaults."""
+    from grader.run import expand_env
+
     tag, net, pw = f"bench-plain:{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}", secrets.token_hex(8)
+    values = spec.runtime.randoms()
     try:
         sh("docker", "build", "-q", "-t", tag, str(app_dir))
         sh("docker", "network", "create", "--label", LABEL, net)
-        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-db", "--network", net,
-           "--network-alias", "db", "-e", "POSTGRES_USER=u", "-e", f"POSTGRES_PASSWORD={pw}",
-           "-e", "POSTGRES_DB=app", "postgres:15")
-        end = time.monotonic() + 60
-        while sh("docker", "exec", f"{net}-db", "sh", "-c",
-                 f"PGPASSWORD={pw} psql -h 127.0.0.1 -U u -d app -c 'select 1'", check=False).returncode:
-            if time.monotonic() > end:
-                return False, "postgres did not start"
-            time.sleep(0.3)
-        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-app", "--network", net,
-           "-e", f"DATABASE_URL=postgresql://u:{pw}@db:5432/app", "-e", f"SECRET_KEY={secrets.token_hex(16)}",
-           "-p", "127.0.0.1::8000", tag)
-        port = sh("docker", "port", f"{net}-app", "8000/tcp").stdout.split()[0].rsplit(":", 1)[1]
+        if spec.services.postgres:
+            sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-db", "--network", net,
+               "--network-alias", "db", "-e", "POSTGRES_USER=u", "-e", f"POSTGRES_PASSWORD={pw}",
+               "-e", "POSTGRES_DB=app", "postgres:15")
+            end = time.monotonic() + 60
+            while sh("docker", "exec", f"{net}-db", "sh", "-c",
+                     f"PGPASSWORD={pw} psql -h 127.0.0.1 -U u -d app -c 'select 1'", check=False).returncode:
+                if time.monotonic() > end:
+                    return False, "postgres did not start"
+                time.sleep(0.3)
+            values["postgres_url"] = f"postgresql://u:{pw}@db:5432/app"
+        env = [arg for name, value in expand_env(spec.runtime, values).items() for arg in ("-e", f"{name}={value}")]
+        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-app", "--network", net, *env,
+           "-p", f"127.0.0.1::{spec.runtime.port}", tag)
+        port = sh("docker", "port", f"{net}-app", f"{spec.runtime.port}/tcp").stdout.split()[0].rsplit(":", 1)[1]
         url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                if httpx.get(url + spec.runtime.health_path, timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > end:
                 return False, "app did not start"
             time.sleep(0.3)
-        done = sh("schemathesis", "run", str(spec_path), "--url", url, "--no-color", check=False, timeout=1200)
+        done = sh("schemathesis", "run", str(spec.spec_path), "--url", url, "--no-color", check=False, timeout=1200)
         return done.returncode == 1, done.stdout[-300:]
     finally:
         for name in (f"{net}-app", f"{net}-db"):
@@ -79,9 +86,9 @@ def plain_schemathesis(app_dir: Path, spec_path: Path) -> tuple[bool, str]:
         sh("docker", "rmi", "-f", tag, check=False)
 
 
-def from_batch(out: Path, plain: bool, spec_path: Path, assignment: str) -> tuple[list[dict[str, object]], list[float]]:
+def from_batch(out: Path, plain: bool, spec: Assignment) -> tuple[list[dict[str, object]], list[float]]:
     """Rows from a `grader batch` over benchmarks/make_class.py's class (no grading again)."""
-    by_name = {m.name: m for m in load(assignment)}
+    by_name = {m.name: m for m in load(spec.id)}
     journal = {}
     for line in (out / "journal.jsonl").read_text().splitlines():
         entry = json.loads(line)
@@ -111,7 +118,7 @@ def from_batch(out: Path, plain: bool, spec_path: Path, assignment: str) -> tupl
         from concurrent.futures import ThreadPoolExecutor
 
         def one(row: dict[str, object]) -> None:
-            row["plain_killed"], row["plain_tail"] = plain_schemathesis(Path(str(row["source"])), spec_path)
+            row["plain_killed"], row["plain_tail"] = plain_schemathesis(Path(str(row["source"])), spec)
             print(f"{row['name']:32} plain={'KILLED' if row['plain_killed'] else 'survived'}", flush=True)
 
         ordered = sorted(rows, key=lambda r: r["kind"] == "mutant")  # reference and variants first
@@ -133,11 +140,16 @@ def main() -> None:
     args = parser.parse_args()
     spec = assignments.load(args.assignment)
     if args.from_batch:
-        rows, repeat_scores = from_batch(args.from_batch, not args.no_plain, spec.spec_path, spec.id)
+        rows, repeat_scores = from_batch(args.from_batch, not args.no_plain, spec)
         report(rows, repeat_scores, "repeat", args)
         return
     mutants: list[Mutant] = [m for m in load(args.assignment) if not args.only or m.name in args.only]
-    rows = []
+    rows: list[dict[str, object]] = []
+    if not args.no_plain and spec.reference_dir is not None:  # what plain Schemathesis says of correct work
+        killed, tail = plain_schemathesis(spec.reference_dir, spec)
+        rows.append({"name": "reference", "kind": "reference", "category": None, "score": 100.0,
+                     "killed": False, "in_category": False, "lost": {}, "plain_killed": killed, "plain_tail": tail})
+        print(f"reference plain={'KILLED' if killed else 'survived'}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for m in mutants:
             app_dir = materialize(m, Path(tmp) / m.name)
@@ -150,7 +162,7 @@ def main() -> None:
                    "killed": result.score < result.max_score,
                    "in_category": bool(m.category and m.category in lost)}
             if not args.no_plain:
-                row["plain_killed"], row["plain_tail"] = plain_schemathesis(app_dir, spec.spec_path)
+                row["plain_killed"], row["plain_tail"] = plain_schemathesis(app_dir, spec)
             rows.append(row)
             plain = "" if args.no_plain else f" plain={'KILLED' if row['plain_killed'] else 'survived'}"
             print(f"{m.kind:7} {m.name:32} score {result.score:6.2f} lost {lost}{plain}", flush=True)
