@@ -66,6 +66,9 @@ class Item(_Model):
     points: float = Field(gt=0)
     check: str  # a registered check: build, start, contract, schemathesis, ...
     visibility: Literal["visible", "hidden", "after_due_date", "after_published"] = "visible"
+    # partial: points times the share of its outcomes that passed; all: its points only when every
+    # outcome passed (one rule tested from several sides, e.g. both bounds of a range)
+    scoring: Literal["partial", "all"] = "partial"
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the check
 
 

@@ -1,7 +1,8 @@
 """Stage 6: rubric points from outcomes.
 
 An item scores its points times the share of its outcomes that passed (partial credit, rounded
-to 0.01); an item no outcome speaks for scores 0. Skipped outcomes ("not checked in local mode")
+to 0.01), or — `scoring: all` — its points only when all of them passed; an item no outcome speaks
+for scores 0. Skipped outcomes ("not checked in local mode")
 count neither way, and an item with only skipped outcomes is reported as not checked.
 """
 
@@ -20,7 +21,10 @@ def score_items(items: list[Item], outcomes: list[Outcome]) -> list[ItemScore]:
         mine = by_item.get(item.id, [])
         counted = [o for o in mine if not o.skipped]
         passed = sum(1 for o in counted if o.passed)
-        points = round(item.points * passed / len(counted), 2) if counted else 0.0
+        share = passed / len(counted) if counted else 0.0
+        if item.scoring == "all":
+            share = float(share == 1.0)
+        points = round(item.points * share, 2)
         scores.append(ItemScore(id=item.id, title=item.title, category=item.category, points=points,
                                 max_points=item.points, visibility=item.visibility, outcomes=mine,
                                 not_checked=bool(mine) and not counted))
