@@ -65,7 +65,7 @@ class LocalPostgres:
         if bin_dir is None:
             raise GraderFault(
                 "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); "
-                "install Debian's `postgresql` package"
+                "install Debian's `postgresql` package, or name a server with --database-url"
             )
         self.bin_dir: Path = bin_dir
         self.start_timeout = start_timeout

@@ -55,6 +55,13 @@ def test_reference_passes_in_docker_from_a_subfolder(tmp_path: Path, docker_clie
     assert full["hidden"] > 0 and full["score"] == full["max_score"] == 100 - full["hidden_points"]
     assert all(i["passed"] for i in items.values())
     assert "hidden check(s)" in done.stderr
+    # hidden tests leave no trace in a self-check, not even through the differential check
+    hidden_tests = {line.split("(")[0].removeprefix("def ") for f in ("test_forged_jwt.py",)
+                    for line in (ROOT / "specs" / "fastapi-db-auth" / "tests" / f).read_text().splitlines()
+                    if line.startswith("def test_")}
+    assert hidden_tests
+    names = {o["name"].split("[")[0].split(" ·")[0] for i in items.values() for o in i["outcomes"]}
+    assert not names & hidden_tests, names & hidden_tests
 
 
 def test_reference_passes_in_local_mode_without_a_docker_engine(tmp_path: Path,
