@@ -184,6 +184,7 @@ class Result:
     build_log: str = ""  # tail
     app_log: str = ""  # tail
     runtime: str = "docker"  # or "local"
+    run_id: str = ""  # the value of the LABEL on everything this run created
     hidden: int = 0  # rubric items left out (a self-check grades the visible ones only)
     hidden_points: float = 0.0
 
@@ -203,6 +204,7 @@ class Result:
             "build_log": self.build_log,
             "app_log": self.app_log,
             "runtime": self.runtime,
+            "run_id": self.run_id,
             "hidden": self.hidden,
             "hidden_points": self.hidden_points,
         }

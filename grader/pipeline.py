@@ -201,6 +201,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                     max_score=round(sum(i.points for i in items), 2), hidden=len(hidden),
                     hidden_points=round(sum(i.points for i in hidden), 2))
     run_id = uuid.uuid4().hex[:12]
+    result.run_id = run_id
     timings = result.timings
     begin = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")

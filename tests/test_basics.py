@@ -16,7 +16,7 @@ from conftest import ROOT
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader.core import Result, Status
+from grader.core import LABEL, Result, Status
 from grader.pipeline import grade
 
 ID = "fastapi-basics"
@@ -36,9 +36,10 @@ mutants = _mutants_module()
 ALL = mutants.load(ID)
 
 
-def _created_images(client: DockerClient, since: float) -> list[str]:
+def _created_images(client: DockerClient, since: float, run_id: str) -> list[str]:
+    """Images of the containers one grading run created (other runs may share the engine)."""
     events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                           filters={"type": "container", "event": "create"})
+                           filters={"type": "container", "event": "create", "label": f"{LABEL}={run_id}"})
     return [e.get("Actor", {}).get("Attributes", {}).get("image", "") for e in events]
 
 
@@ -66,7 +67,7 @@ def test_reference_full_marks_without_postgres(docker_client: DockerClient, tmp_
     assert result.status is Status.GRADED, result.reason
     failing = {i.id: [o.message for o in i.failures][:2] for i in result.items if not i.passed}
     assert result.score == 100, failing
-    images = _created_images(docker_client, since)
+    images = _created_images(docker_client, since, result.run_id)
     assert images, "no container creation seen: the check below would prove nothing"
     assert not [i for i in images if i.startswith("postgres")], images
 
