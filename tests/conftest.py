@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docker import DockerClient
@@ -20,6 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference_solution" / "fastapi-db-auth"
 TEMPLATE_DIR = ROOT / "student_template" / "fastapi-db-auth"
 HEALTH_DEADLINE = 60.0  # seconds, as the assignment's runtime contract
+
+
+def benchmark_mutants() -> Any:
+    """benchmarks/mutants.py, loaded by path once (benchmarks/ is not a package)."""
+    name = "benchmark_mutants"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "mutants.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,13 @@ mutant of benchmarks/mutants/fastapi-basics loses points in the category its bug
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, benchmark_mutants
 from docker import DockerClient
 
 from grader import assignment as assignments
@@ -23,16 +21,7 @@ ID = "fastapi-basics"
 SPEC = assignments.load(ID)
 
 
-def _mutants_module() -> Any:
-    spec = importlib.util.spec_from_file_location("benchmark_mutants_basics", ROOT / "benchmarks" / "mutants.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mutants = _mutants_module()
+mutants = benchmark_mutants()
 ALL = mutants.load(ID)
 
 

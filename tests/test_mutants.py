@@ -4,30 +4,18 @@ the reference, every edit applies exactly once, and the result is valid Python. 
 
 from __future__ import annotations
 
-import importlib.util
 import py_compile
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import benchmark_mutants
 
 from grader import assignment as assignments
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "fastapi-db-auth"
 
 
-def _load_module():  # benchmarks/ is not a package: load the script by path
-    path = ROOT / "benchmarks" / "mutants.py"
-    spec = importlib.util.spec_from_file_location("benchmark_mutants", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mutants_mod = _load_module()
+mutants_mod = benchmark_mutants()
 ALL = mutants_mod.load(ASSIGNMENT)
 MUTANTS = [m for m in ALL if m.kind == "mutant"]
 VARIANTS = [m for m in ALL if m.kind == "variant"]
