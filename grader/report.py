@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
     for o in item.failures:
         last = o.message.strip().splitlines()[-1] if o.message.strip() else o.name
+        last = re.sub(r"\d+", "N", last)  # "GET /items/1 status" and "GET /items/42 status": one cause
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
     return [(group[0], group[1:]) for group in groups.values()]

@@ -86,3 +86,14 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, check=False)
     shot = tmp_path / "shot.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+
+
+def test_failures_differing_only_in_numbers_are_one_cause() -> None:
+    outcomes = [Outcome(check="contract", name=f"t[{n}]", item="i", passed=False,
+                        message=f"GET /things/{n} status", expected="status 200", actual="status 501")
+                for n in (1, 42)]
+    outcomes.append(Outcome(check="contract", name="t[abc]", item="i", passed=False,
+                            message="GET /things/abc status", expected="status 422", actual="status 501"))
+    item = ItemScore(id="i", title="t", category="c", points=0.0, max_points=1.0, visibility="visible",
+                     outcomes=outcomes)
+    assert [(first.name, len(same)) for first, same in report.failure_groups(item)] == [("t[1]", 1), ("t[abc]", 0)]
