@@ -126,7 +126,7 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
     for o in item.failures:
         last = o.message.strip().splitlines()[-1] if o.message.strip() else o.name
-        last = re.sub(r"\d+", "N", last)  # "GET /items/1 status" and "GET /items/42 status": one cause
+        last = re.sub(r"\d+", "N", last)  # "GET /things/1 status" and "GET /things/42 status": one cause
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
     return [(group[0], group[1:]) for group in groups.values()]
