@@ -24,6 +24,9 @@ EXIT_FAULT = 2
 RuntimeOpt = Annotated[str, typer.Option(
     help="docker, local (no Docker: a virtual environment and local processes) or auto "
     "(Docker when an engine answers)")]
+JunitOpt = Annotated[Path | None, typer.Option(help="Also write JUnit XML here")]
+MarkdownOpt = Annotated[Path | None, typer.Option(help="Also write a Markdown summary here "
+                                                  "(e.g. $GITHUB_STEP_SUMMARY)")]
 DatabaseUrlOpt = Annotated[str | None, typer.Option(
     help="Local mode: a Postgres server to create throwaway databases on (default: a temporary "
     "cluster from the machine's PostgreSQL binaries)")]
@@ -61,9 +64,8 @@ def grade(
     postgres_image: Annotated[str, typer.Option(help="Postgres image for the database service")] = "postgres:15",
     build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache")] = False,
-    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Also write a Markdown summary here "
-                                                  "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
+    junit: JunitOpt = None,
+    markdown: MarkdownOpt = None,
     published_ports: Annotated[bool, typer.Option(
         "--published-ports", help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
         "the app's network then has a route out")] = False,
@@ -88,9 +90,8 @@ def check(
     runtime: RuntimeOpt = "auto",
     database_url: DatabaseUrlOpt = None,
     seed: Annotated[int, typer.Option(help="Fuzzing seed: same seed, same result")] = 0,
-    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Also write a Markdown summary here "
-                                                  "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
+    junit: JunitOpt = None,
+    markdown: MarkdownOpt = None,
 ) -> None:
     """Check your work before you submit: the visible checks of the assignment this repository is
     for (found from its .grader.yaml). Exit 0: all pass; 1: some fail; 2: the check could not run."""
@@ -141,7 +142,7 @@ def _print_check(result: Result, out: Path) -> None:
     """The self-check's terminal summary: categories, then each failure with a reproducer."""
     from rich.table import Table
 
-    from grader.report import failure_groups, summary
+    from grader.report import cause, failure_groups, summary
 
     if result.status is Status.NOT_GRADED:
         console.print(f"[bold yellow]{summary(result)}[/]")
@@ -163,7 +164,7 @@ def _print_check(result: Result, out: Path) -> None:
             console.print(f"[bold red]✗ {item.title}[/] ({item.points:g}/{item.max_points:g})")
             groups = failure_groups(item)
             for first, same in groups[:3]:
-                what = first.message.strip().splitlines()[-1] if first.message.strip() else first.name
+                what = cause(first)
                 console.print(f"    {first.name}: {what}", markup=False, highlight=False)
                 if first.expected is not None:
                     console.print(f"      expected: {first.expected}", markup=False, highlight=False)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 LABEL = "api-grader"  # every container/network/volume the grader creates carries this label
 BODY_CAP = 4096  # bytes of a request/response body kept in a result
@@ -46,6 +47,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server's URL for database `name` (user, host and query kept)."""
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
 def cap(text: str, limit: int = BODY_CAP) -> str:

@@ -15,14 +15,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader import assignment as assignments
 from grader.core import GraderFault
+from grader.submission import SKIP_DIRS
 
 REPO = Path(__file__).resolve().parent.parent
-_SKIP = {"__pycache__", ".pytest_cache", ".mypy_cache", ".grader-report", ".venv", "venv"}
 
 
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not _SKIP.intersection(p.relative_to(folder).parts))
+                  if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(folder).parts))
 
 
 def bundle(*, assignment: str | Path, out: Path, seed: int = 0) -> Path:

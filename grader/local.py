@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from grader.core import CACHE_DIR, GraderFault, Target, free_port
+from grader.assignment import Runtime
+from grader.core import CACHE_DIR, GraderFault, Target, free_port, with_database
 from grader.run import wait_healthy
 
 MIGRATE = [sys.executable, "-m", "alembic", "upgrade", "head"]
@@ -88,6 +89,13 @@ class LocalApp:
         self.health_path, self.deadline = health_path, deadline
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def for_runtime(cls, app_dir: Path, env: dict[str, str], log_path: Path, runtime: Runtime,
+                    venv: Path) -> LocalApp:
+        """Served as the assignment's runtime contract says, in local mode."""
+        return cls(app_dir, env, log_path, serve=runtime.local_command, health_path=runtime.health_path,
+                   deadline=runtime.start_deadline, venv=venv)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
@@ -190,7 +198,7 @@ class LocalServices:
             raise GraderFault(f"cannot create a database on --database-url ({exc}); the grader needs "
                               "a user allowed to CREATE DATABASE, and drops what it creates") from exc
         self._created.append(db)
-        url = self._server.rsplit("/", 1)[0] + f"/{db}"
+        url = with_database(self._server, db)
         return url, url
 
     def stop(self) -> None:

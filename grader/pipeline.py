@@ -44,16 +44,24 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
 def _reference(client: DockerClient, spec: Assignment, svc: services.Services, ctx: Context,
                labels: dict[str, str], pool: ThreadPoolExecutor, publish: bool,
                log: Log) -> Future[tuple[run.App, dict[str, str], str | None]] | None:
-    """Start the reference beside the submission when a check needs it and its traces are not
-    cached. Its container carries the run's labels, so cleanup removes it with the rest."""
-    if spec.reference_dir is None or not any(i.check == "differential" for i in spec.items):
+    """Start the reference beside the submission when it must run. Its container carries the
+    run's labels, so cleanup removes it with the rest."""
+    if not _reference_needed(spec, ctx, log):
         return None
+    return pool.submit(reference.start, client, spec, svc, labels=labels, publish=publish)
+
+
+def _reference_needed(spec: Assignment, ctx: Context, log: Log) -> bool:
+    """Whether the reference must run: a check needs it and its traces are not cached (a cache
+    hit goes into `ctx`)."""
+    if spec.reference_dir is None or not any(i.check == "differential" for i in spec.items):
+        return False
     ctx.reference_key = reference.key(spec, ctx.seed)
     ctx.reference_traces = reference.load_traces(ctx.reference_key)
     if ctx.reference_traces is not None:
-        return None
+        return False
     log("starting the reference solution (first grade of this assignment version)")
-    return pool.submit(reference.start, client, spec, svc, labels=labels, publish=publish)
+    return True
 
 
 def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Services, image: str,
@@ -143,18 +151,12 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
                               database_url=database_url)
     stack.callback(svc.stop)
     timings["database_ready"] = round(time.monotonic() - t, 2)
-    if spec.reference_dir is not None and any(i.check == "differential" for i in spec.items):
-        ctx.reference_key = reference.key(spec, ctx.seed)
-        ctx.reference_traces = reference.load_traces(ctx.reference_key)
-        if ctx.reference_traces is None:
-            log("starting the reference solution (first grade of this assignment version)")
-            ref_app, ref_db = reference.start_local(spec, svc, workdir=workdir, log=log)
-            stack.callback(ref_app.stop)
-            ctx.reference = ref_app.target(ref_db)
+    if _reference_needed(spec, ctx, log):
+        ref_app, ref_db = reference.start_local(spec, svc, workdir=workdir, log=log)
+        stack.callback(ref_app.stop)
+        ctx.reference = ref_app.target(ref_db)
     env = run.expand_env(spec.runtime, svc.values)
-    app = local.LocalApp(root, env, workdir / "app.log", serve=spec.runtime.local_command,
-                         health_path=spec.runtime.health_path, deadline=spec.runtime.start_deadline,
-                         venv=venv)
+    app = local.LocalApp.for_runtime(root, env, workdir / "app.log", spec.runtime, venv)
     stack.callback(app.stop)
     log("starting the app")
     t = time.monotonic()
@@ -164,8 +166,9 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
             # as in Docker: the migrations alone on an empty database, then on the app's (the
             # image's command would have run them before serving)
             migrated_url, migrated = svc.create_database("migrated")
-            local.LocalApp(root, {**env, **run.expand_env(spec.runtime, {**svc.values, "postgres_url": migrated_url})},
-                           workdir / "migrate.log", venv=venv).migrate(spec.runtime.migrate)
+            migrate_env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": migrated_url})
+            local.LocalApp.for_runtime(root, migrate_env, workdir / "migrate.log", spec.runtime,
+                                       venv).migrate(spec.runtime.migrate)
             app.migrate(spec.runtime.migrate)
         app.start()
     except local.LocalAppError as exc:

@@ -80,8 +80,7 @@ def start_local(spec: Assignment, svc: LocalServices, *, workdir: Path,
     env = run.expand_env(spec.runtime, values)
     try:
         venv = venv_for(spec.reference_dir, log=log)
-        app = LocalApp(spec.reference_dir, env, workdir / "reference.log", serve=spec.runtime.local_command,
-                       health_path=spec.runtime.health_path, deadline=spec.runtime.start_deadline, venv=venv)
+        app = LocalApp.for_runtime(spec.reference_dir, env, workdir / "reference.log", spec.runtime, venv)
         if spec.runtime.migrate:
             app.migrate(spec.runtime.migrate)
         app.start()

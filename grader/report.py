@@ -117,6 +117,11 @@ def html(result: Result) -> str:
                            failure_groups=failure_groups)
 
 
+def cause(o: Outcome) -> str:
+    """What failed, in one line: the last line of the message (or the outcome's name)."""
+    return o.message.strip().splitlines()[-1] if o.message.strip() else o.name
+
+
 def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     """An item's failures, those with one cause together: (first, the others with the same cause).
 
@@ -125,8 +130,7 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     """
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
     for o in item.failures:
-        last = o.message.strip().splitlines()[-1] if o.message.strip() else o.name
-        last = re.sub(r"\d+", "N", last)  # "GET /things/1 status" and "GET /things/42 status": one cause
+        last = re.sub(r"\d+", "N", cause(o))  # "GET /things/1 status" and "GET /things/42 status": one cause
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
     return [(group[0], group[1:]) for group in groups.values()]
@@ -179,7 +183,7 @@ def markdown(result: Result) -> str:
         for item in failed:
             lines.append(f"- **{item.title}** ({item.points:g}/{item.max_points:g})")
             for first, same in failure_groups(item)[:3]:
-                what = first.message.strip().splitlines()[-1] if first.message.strip() else first.name
+                what = cause(first)
                 detail = f": expected {first.expected}, got {first.actual}" if first.expected else ""
                 lines.append(f"  - `{first.name}` — {what}{detail}"[:400])
                 if first.exchange is not None:

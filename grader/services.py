@@ -14,7 +14,7 @@ from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from grader.assignment import Assignment
-from grader.core import GraderFault
+from grader.core import GraderFault, with_database
 
 DB_ALIAS = "db"
 DEFAULT_POSTGRES_IMAGE = "postgres:15"
@@ -40,7 +40,7 @@ class Services:
         with psycopg.connect(self.grader_database_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         app_url, grader_url = self.values["postgres_url"], self.grader_database_url
-        return app_url.rsplit("/", 1)[0] + f"/{name}", grader_url.rsplit("/", 1)[0] + f"/{name}"
+        return with_database(app_url, name), with_database(grader_url, name)
 
     def stop(self) -> None:
         if self.postgres is not None:
