@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -70,20 +71,27 @@ def test_zip_with_absolute_entry_is_refused(tmp_path: Path) -> None:
 
 
 def test_zip_symlink_out_is_refused(tmp_path: Path) -> None:
-    archive = _zip(tmp_path / "s.zip", {"Dockerfile": b"FROM x\n"}, links={"secrets": "/etc/passwd"})
+    archive = _zip(
+        tmp_path / "s.zip", {"Dockerfile": b"FROM x\n"}, links={"secrets": "/etc/passwd"}
+    )
     with pytest.raises(SubmissionRejected, match="link"):
         prepare(archive, workdir=tmp_path / "w")
 
 
 def test_tar_symlink_escaping_is_refused(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "s.tar.gz", {"Dockerfile": b"FROM x\n"}, links={"up": "../../outside"})
+    archive = _tar(
+        tmp_path / "s.tar.gz", {"Dockerfile": b"FROM x\n"}, links={"up": "../../outside"}
+    )
     with pytest.raises(SubmissionRejected, match="outside"):
         prepare(archive, workdir=tmp_path / "w")
 
 
 def test_tar_wrapped_in_a_folder(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "s.tar.gz", {"proj/Dockerfile": b"FROM x\n", "proj/a.py": b"1"},
-                   links={"proj/link": "a.py"})
+    archive = _tar(
+        tmp_path / "s.tar.gz",
+        {"proj/Dockerfile": b"FROM x\n", "proj/a.py": b"1"},
+        links={"proj/link": "a.py"},
+    )
     root = prepare(archive, workdir=tmp_path / "w")
     assert root.name == "proj" and (root / "Dockerfile").is_file()
     assert os.readlink(root / "link") == "a.py"
@@ -126,3 +134,136 @@ def test_git_repository_at_a_ref(tmp_path: Path) -> None:
     assert (latest / "Dockerfile").read_text() == "FROM two\n"
     with pytest.raises(SubmissionRejected, match="cannot fetch"):
         prepare(repo, workdir=tmp_path / "w3", ref="no-such-ref")
+
+
+def _git_repo(repo: Path, links: dict[str, str]) -> Path:
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "Dockerfile").write_text("FROM one\n")
+    (repo / "s").mkdir()
+    (repo / "s" / "x").write_text("x")
+    for name, target in links.items():
+        os.symlink(target, repo / name)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    subprocess.run([*git, "tag", "v1"], check=True)
+    return repo
+
+
+CHAIN = {
+    "s/up": "..",
+    "e1": "s/up/..",
+    "e2": "e1/..",
+}  # each looks inside as text, e2 is two levels up
+
+
+def test_folder_with_a_link_chain_out_is_refused(tmp_path: Path) -> None:
+    """The old copy kept these links (each stays inside as text): the tree then led out of itself."""
+    src = tmp_path / "student"
+    (src / "s").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM x\n")
+    for name, target in CHAIN.items():
+        os.symlink(target, src / name)
+    with pytest.raises(SubmissionRejected, match=r"link 'e1' -> 's/up/\.\.' points outside"):
+        prepare(src, workdir=tmp_path / "w")
+    assert list((tmp_path / "w").iterdir()) == []
+
+
+def test_folder_links_inside_are_kept_as_links(tmp_path: Path) -> None:
+    src = tmp_path / "student"
+    (src / "app").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM x\n")
+    (src / "app" / "main.py").write_text("print(1)\n")
+    os.symlink("app", src / "lib")  # a link to a folder (the old copy made it an empty folder)
+    os.symlink("lib/main.py", src / "main.py")
+    os.mkfifo(src / "pipe")  # not copied, and never opened
+    root = prepare(src, workdir=tmp_path / "w")
+    assert os.readlink(root / "lib") == "app"
+    assert (root / "main.py").read_text() == "print(1)\n"
+    assert not (root / "pipe").exists()
+
+
+def test_deep_folder_is_refused_by_name_and_hashes(tmp_path: Path) -> None:
+    """1,500 nested folders: a RecursionError traceback before (os.walk, rglob)."""
+    src = tmp_path / "student"
+    src.mkdir()
+    (src / "Dockerfile").write_text("FROM x\n")
+    fd = os.open(src, os.O_RDONLY)
+    for _ in range(1500):  # pathlib's mkdir(parents=True) recurses too
+        os.mkdir("d", dir_fd=fd)
+        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    os.close(os.open("f.txt", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.close(fd)
+    try:
+        assert len(tree_hash(src)) == 64
+        started = time.monotonic()
+        with pytest.raises(SubmissionRejected, match="nested more than 32 folders deep"):
+            prepare(src, workdir=tmp_path / "w")
+        assert time.monotonic() - started < 5
+    finally:  # pytest's own clean-up would recurse as deep
+        deepest = src.joinpath(*["d"] * 1500)
+        (deepest / "f.txt").unlink()
+        for level in range(1500, 0, -1):
+            os.rmdir(src.joinpath(*["d"] * level))
+
+
+def test_folders_count_toward_the_limits(tmp_path: Path) -> None:
+    src = tmp_path / "student"
+    src.mkdir()
+    (src / "Dockerfile").write_text("FROM x\n")
+    for i in range(60):
+        (src / f"d{i}").mkdir()
+    with pytest.raises(SubmissionRejected, match="more than 50 folders"):
+        prepare(src, workdir=tmp_path / "w", limits=Limits(max_dirs=50))
+    archive = _zip(
+        tmp_path / "dirs.zip", {"Dockerfile": b"x", **{f"d{i}/": b"" for i in range(60)}}
+    )
+    with pytest.raises(SubmissionRejected, match="more than 50 folders"):
+        prepare(archive, workdir=tmp_path / "w2", limits=Limits(max_dirs=50))
+
+
+def test_tree_hash_is_unchanged_for_ordinary_trees(tmp_path: Path) -> None:
+    """The hash keys caches (reference traces, images, the batch journal): the value the old
+    rglob-based hash gave for this tree."""
+    t = tmp_path / "tree"
+    (t / "app" / "sub").mkdir(parents=True)
+    (t / "Dockerfile").write_text("FROM x\n")
+    (t / "app" / "main.py").write_text("print(1)\n")
+    (t / "run.sh").write_text("#!/bin/sh\n")
+    (t / "run.sh").chmod(0o755)
+    (t / "app" / "sub" / "z.txt").write_bytes(b"\x00\x01" * 1000)
+    os.symlink("app/main.py", t / "alias.py")
+    os.symlink("app", t / "lib")
+    (t / "a-b").write_text("sorts after a/")
+    (t / ".hidden").write_text("h")
+    assert tree_hash(t) == "d4fdc42e1d128c62e5e70b329391a9cc681c43baf25e1a058deda7c80a1b9f31"
+
+
+def test_git_ref_that_is_an_option_is_refused(tmp_path: Path) -> None:
+    """`--pathspec-from-file=FILE` as a ref put FILE's first line into the report."""
+    repo = _git_repo(tmp_path / "repo", {})
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("TOP-SECRET-line\n")
+    for ref in [f"--pathspec-from-file={secret}", "-b", "--orphan=x", "v1 --", ""]:
+        with pytest.raises(SubmissionRejected, match="not a branch, tag or commit") as refused:
+            prepare(repo, workdir=tmp_path / "w", ref=ref)
+        assert "TOP-SECRET" not in str(refused.value)
+    with pytest.raises(SubmissionRejected, match="no such branch, tag or commit"):
+        prepare(repo, workdir=tmp_path / "w", ref="Dockerfile")  # a path, not a commit
+
+
+def test_git_source_that_is_an_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _git_repo(tmp_path / "-repo", {})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SubmissionRejected, match="starts with '-'"):
+        prepare("-repo", workdir=tmp_path / "w", ref="v1")
+
+
+def test_git_clone_with_a_link_chain_out_is_refused(tmp_path: Path) -> None:
+    repo = _git_repo(tmp_path / "repo", CHAIN)
+    with pytest.raises(SubmissionRejected, match="points outside"):
+        prepare(f"file://{repo}", workdir=tmp_path / "w")
