@@ -1,4 +1,8 @@
-"""Stage 2: build the student's image from their Dockerfile, with a time limit and a capped log."""
+"""Stage 2: build the student's image from their Dockerfile, with a time limit and a capped log.
+
+RUN steps run on the grader's build network, not Docker's default bridge: routed out like the
+default bridge (package registries answer through the machine's network path), but an `agr…`
+bridge, so the firewall (grader/firewall.py) keeps them away from the grading host's services."""
 
 from __future__ import annotations
 
@@ -16,9 +20,14 @@ import requests
 from docker import APIClient, DockerClient
 from docker.utils import kwargs_from_env
 
+from grader import firewall
 from grader.core import GraderFault
 
 LOG_LINES = 400  # build log lines kept (the report shows the tail)
+BUILD_NETWORK = "api-grader-build"
+BUILD_BRIDGE = firewall.bridge_name("build")
+# not grader.core.LABEL: the network belongs to no run, so no run's cleanup removes it
+BUILD_NETWORK_LABEL = "api-grader.build-network"
 
 
 @dataclass
@@ -45,6 +54,7 @@ class _CancellableAPI(APIClient):  # type: ignore[misc]
 
 def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[str, str],
                 timeout: float = 600.0, no_cache: bool = False) -> BuildResult:
+    network = build_network(client)
     # Same engine as `client` (both come from the environment: DOCKER_HOST, TLS settings).
     api = _CancellableAPI(**kwargs_from_env(), version=client.api.api_version,
                           timeout=max(60, int(timeout) + 30))
@@ -55,7 +65,7 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     def consume() -> None:
         try:
             stream = api.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True,
-                               pull=False, decode=True, nocache=no_cache)
+                               pull=False, decode=True, nocache=no_cache, network_mode=network)
             for chunk in stream:
                 if "stream" in chunk:
                     lines.extend(str(chunk["stream"]).rstrip("\n").splitlines())
@@ -94,6 +104,29 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
         except docker.errors.ImageNotFound:
             return BuildResult(False, None, log, seconds, "docker build produced no image")
     return BuildResult(True, tag, log, seconds)
+
+
+def build_network(client: DockerClient) -> str:
+    """The network every build's RUN steps use, created on first use and shared by builds. Its
+    containers cannot reach each other (no inter-container traffic), so neither can two builds."""
+    try:
+        try:
+            network = client.networks.get(BUILD_NETWORK)
+        except docker.errors.NotFound:
+            options = {firewall.BRIDGE_OPTION: BUILD_BRIDGE,
+                       "com.docker.network.bridge.enable_icc": "false"}
+            try:
+                network = client.networks.create(BUILD_NETWORK, driver="bridge", options=options,
+                                                 labels={BUILD_NETWORK_LABEL: "1"},
+                                                 check_duplicate=True)
+            except docker.errors.APIError:  # another grade created it meanwhile
+                network = client.networks.get(BUILD_NETWORK)
+    except docker.errors.DockerException as exc:
+        raise GraderFault(f"cannot create the build network {BUILD_NETWORK}: {exc}") from exc
+    if (network.attrs.get("Options") or {}).get(firewall.BRIDGE_OPTION) != BUILD_BRIDGE:
+        raise GraderFault(f"the Docker network {BUILD_NETWORK} is not the grader's (its bridge "
+                          f"is not {BUILD_BRIDGE}): remove it, the next build recreates it")
+    return BUILD_NETWORK
 
 
 def _hang_up(response: requests.Response | None) -> None:

@@ -1,8 +1,10 @@
 """Prepare a machine to grade: a Docker engine that answers, and base images without a registry.
 
 `grader setup` runs this. On Debian-like machines (as root) it installs what is missing with apt,
-starts `dockerd` in the background when no engine answers, and builds the base images from
-Debian's archive when they are missing and no registry can provide them.
+starts `dockerd` in the background when no engine answers, installs the firewall rules that keep
+the grader's networks away from this host's services (grader/firewall.py), and builds the base
+images from Debian's archive (the mirror of the machine's own APT sources) when they are missing
+and no registry can provide them.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def registry_reachable(image: str = "hello-world:latest") -> bool:
 def setup(*, python_tag: str = "python:3.11-slim", postgres_tag: str = "postgres:15",
           for_tests: bool = False, log: Log = print) -> None:
     ensure_engine(log)
-    from grader import offline
+    from grader import firewall, offline
+
+    firewall.install(log)
 
     wanted = [python_tag, postgres_tag]
     if offline.missing_images(wanted):

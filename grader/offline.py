@@ -2,7 +2,8 @@
 from Debian's archive (``debootstrap`` + ``docker import``), and add a CA bundle to an image.
 
 Used where ``docker pull`` cannot work (air-gapped exam rooms, Docker Hub rate limits, a
-TLS-intercepting proxy). The steps per image:
+TLS-intercepting proxy). The packages come from the mirror of the machine's own APT sources (a
+university's mirror where it has one; ``mirror=`` overrides it). The steps per image:
 
 1. ``debootstrap --variant=minbase --include=...`` into a temporary directory, packed as a plain
    tarball cached under ``~/.cache/api-grader/`` (keyed by suite, mirror and packages) so later
@@ -23,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -44,6 +46,7 @@ OFFLINE_LABEL = "api-grader.offline"
 ROOTFS_REPOSITORY = "api-grader-rootfs"
 CACHE_DIR = Path.home() / ".cache" / "api-grader"
 DATA_DIR = Path(__file__).with_name("images")
+APT_DIR = Path("/etc/apt")
 PG_MAJOR = "15"  # what bookworm ships
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -207,6 +210,80 @@ def _ca_lines(ca_bundle: Path | None) -> tuple[str, list[tuple[str, bytes | Path
     return lines, [("ca-certificates.crt", ca_bundle.read_bytes())]
 
 
+# --------------------------------------------------------------------------- the mirror
+
+
+@dataclass(frozen=True)
+class _Source:
+    types: list[str]
+    uris: list[str]
+    suites: list[str]
+    components: list[str]
+
+
+def _one_line_sources(text: str) -> Iterator[_Source]:
+    """``deb [options] URI suite [component...]`` lines (sources.list, *.list)."""
+    for raw in text.splitlines():
+        words = re.sub(r"\[[^]]*\]", " ", raw.split("#", 1)[0]).split()
+        if len(words) >= 3:
+            yield _Source([words[0]], [words[1]], [words[2]], words[3:])
+
+
+def _deb822_sources(text: str) -> Iterator[_Source]:
+    """deb822 stanzas (*.sources): ``Types:``, ``URIs:``, ``Suites:``, ``Components:``."""
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        key = ""
+        for line in stanza.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if line[0] in " \t" and key:  # a continuation line
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        yield _Source(
+            *(fields.get(k, "").split() for k in ("types", "uris", "suites", "components"))
+        )
+
+
+def apt_mirror(suite: str, apt_dir: Path = APT_DIR) -> str | None:
+    """The first http(s) archive in the machine's APT sources that serves ``suite`` with the
+    ``main`` component, in APT's own order; None when there is none."""
+    parts = sorted(
+        p for p in (apt_dir / "sources.list.d").glob("*") if p.suffix in {".list", ".sources"}
+    )
+    for path in [apt_dir / "sources.list", *parts]:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        parse = _deb822_sources if path.suffix == ".sources" else _one_line_sources
+        for source in parse(text):
+            if (
+                "deb" not in source.types
+                or suite not in source.suites
+                or "main" not in source.components
+            ):
+                continue
+            for uri in source.uris:
+                if uri.startswith(("http://", "https://")):
+                    return uri
+    return None
+
+
+def _mirror(suite: str) -> str:
+    found = apt_mirror(suite, APT_DIR)
+    if found is None:
+        raise GraderFault(
+            f"no Debian mirror for {suite}: the APT sources in {APT_DIR} name no http(s) archive "
+            f"with `{suite} main`; pass one with --mirror URL"
+        )
+    return found
+
+
 # --------------------------------------------------------------------------- rootfs
 
 
@@ -343,17 +420,18 @@ def build_offline_images(
     python_tag: str = "python:3.11-slim",
     postgres_tag: str = "postgres:15",
     ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
-    mirror: str = "http://deb.debian.org/debian",
+    mirror: str | None = None,
     suite: str = "bookworm",
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[str]:
     """Build the Python and Postgres base images from Debian's archive; return the tags built.
 
-    Images already present are kept unless ``force``. The debootstrap tarballs stay cached under
-    ``~/.cache/api-grader/`` (delete them to fetch fresh packages). ``ca_bundle`` (default: the
-    host's bundle) replaces Debian's and is exported as ``PIP_CERT``, ``SSL_CERT_FILE``,
-    ``REQUESTS_CA_BUNDLE``; pass ``None`` to keep Debian's.
+    Images already present are kept unless ``force``. ``mirror`` (default: the first archive of
+    ``suite`` in the machine's APT sources) is looked up only when an image is built. The
+    debootstrap tarballs stay cached under ``~/.cache/api-grader/`` (delete them to fetch fresh
+    packages). ``ca_bundle`` (default: the host's bundle) replaces Debian's and is exported as
+    ``PIP_CERT``, ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``; pass ``None`` to keep Debian's.
     """
     client = _client()
     built: list[str] = []
@@ -363,6 +441,7 @@ def build_offline_images(
                 log(f"{tag}: present, not rebuilt (force=True rebuilds)")
                 continue
             started = time.monotonic()
+            mirror = mirror or _mirror(suite)
             log(f"{tag}: building from Debian {suite} ({mirror})")
             base = _rootfs_image(client, spec, suite=suite, mirror=mirror, force=force, log=log)
             ca_lines, ca_files = _ca_lines(ca_bundle)
