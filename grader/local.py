@@ -164,7 +164,9 @@ class LocalApp:
 
 class LocalServices:
     """The local counterpart of `services.Services`: `${...}` values and fresh databases, on a
-    throwaway cluster or on the server of `database_url`."""
+    throwaway cluster or on the server of `database_url`. On the cluster each database has an
+    owner role of its own, as in Docker (so an app that needs more rights fails here too); on
+    `database_url`'s server everything runs as the account that URL names."""
 
     def __init__(self, *, values: dict[str, str], postgres: bool, database_url: str | None = None) -> None:
         from grader import localpg
@@ -185,7 +187,10 @@ class LocalServices:
     def create_database(self, name: str) -> tuple[str, str]:
         """A new empty database: (URL for apps, URL for the grader) — the same URL here."""
         if self._cluster is not None:
-            url = self._cluster.create_database(name)
+            from grader.services import own_database
+
+            role, password = own_database(self._cluster.url, name)
+            url = f"postgresql://{role}:{password}@127.0.0.1:{self._cluster.port}/{name}"
             return url, url
         import psycopg
 

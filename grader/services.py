@@ -1,5 +1,11 @@
 """Stage 3: the services a submission runs beside — a private network and, if the assignment
-asks for one, a fresh Postgres (testcontainers) reachable from the app by the alias `db`."""
+asks for one, a fresh Postgres (testcontainers) reachable from the app by the alias `db`.
+
+Postgres runs in the app's sandbox (limits, no capabilities) and the app never gets its superuser:
+each database (the app's, and each one `Services.create_database` adds) belongs to a role of its
+own that can log in to that database alone. The superuser only creates roles and databases; the
+grader reads a database as its owner, so a student's views, triggers and functions never run with
+more rights than the student's role."""
 
 from __future__ import annotations
 
@@ -7,17 +13,25 @@ import contextlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker.errors
 from docker import DockerClient
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
+from grader import firewall
 from grader.assignment import Assignment
-from grader.core import GraderFault, with_database
+from grader.core import GraderFault
+from grader.run import Limits, _sandbox
 
 DB_ALIAS = "db"
 DEFAULT_POSTGRES_IMAGE = "postgres:15"
+SUPERUSER = "grader"
+# A server process per connection, the shared buffers, and what a student's queries ask for (any
+# role may raise its own work_mem) all stay inside these.
+POSTGRES_LIMITS = Limits(memory="1g", cpus=1.0, pids=256)
+CONNECTION_LIMIT = 50  # per database role: room for an app's pools, not for every server slot
 
 # Poll readiness every 0.2 s (the default is 1 s), for at most 60 s.
 testcontainers_config.sleep_time = 0.2
@@ -30,17 +44,19 @@ class Services:
     postgres: Any = None  # testcontainers PostgresContainer
     # ${...} values for the app's env: what the app sees (inside the network)
     values: dict[str, str] = field(default_factory=dict)
-    grader_database_url: str | None = None  # the same database, from the grader's side
+    # the app's database from the grader's side, as the app's own role (its owner)
+    grader_database_url: str | None = None
+    # the superuser on the server's `postgres` database, from the grader's side: only to create
+    # roles and databases, never to read what a student made
+    admin_url: str | None = None
 
     def create_database(self, name: str) -> tuple[str, str]:
-        """A second, empty database on the same server: (URL for apps, URL for the grader)."""
-        import psycopg
-
-        assert self.grader_database_url and "postgres_url" in self.values
-        with psycopg.connect(self.grader_database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        app_url, grader_url = self.values["postgres_url"], self.grader_database_url
-        return with_database(app_url, name), with_database(grader_url, name)
+        """A new empty database on the same server, owned by a new role of its own (which the
+        app's role cannot log in as): (URL for apps inside the network, URL for the grader)."""
+        assert self.admin_url is not None
+        role, password = own_database(self.admin_url, name)
+        server = urlsplit(self.admin_url).netloc.rpartition("@")[2]
+        return _url(role, password, f"{DB_ALIAS}:5432", name), _url(role, password, server, name)
 
     def stop(self) -> None:
         if self.postgres is not None:
@@ -57,7 +73,9 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     grader cannot reach (Docker Desktop): then ports are published on 127.0.0.1."""
     from testcontainers.community.postgres import PostgresContainer
 
-    network = Network(docker_network_kw={"labels": labels, "driver": "bridge", "internal": internal})
+    # an `agr…` bridge: the firewall keeps whatever arrives on it away from the host's services
+    network = Network(docker_network_kw={"labels": labels, "driver": "bridge", "internal": internal,
+                                         "options": {firewall.BRIDGE_OPTION: firewall.bridge_name()}})
     try:
         network.create()
     except docker.errors.DockerException as exc:
@@ -65,10 +83,14 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     services = Services(network=network, values=assignment.runtime.randoms())
     if not assignment.services.postgres:
         return services
-    password = secrets.token_urlsafe(16)
-    pg = PostgresContainer(image=postgres_image, username="grader", password=password,
-                           dbname="app", driver=None)
-    pg.with_network(network).with_network_aliases(DB_ALIAS).with_kwargs(labels=labels)
+    password = secrets.token_hex(24)
+    pg = PostgresContainer(image=postgres_image, username=SUPERUSER, password=password,
+                           dbname="postgres", driver=None)
+    # The app's sandbox, as the image's `postgres` user: run as root, the entrypoint would need
+    # CHOWN, FOWNER, SETUID and SETGID to hand the data directory over and drop to that user; the
+    # image's directories already belong to it, so the server starts with no capability at all.
+    pg.with_network(network).with_network_aliases(DB_ALIAS).with_kwargs(
+        labels=labels, **_sandbox(POSTGRES_LIMITS, "postgres"))
     # A throwaway database: durability buys nothing here, and skipping fsync makes initdb,
     # migrations and every insert faster (both the official image and ours honour these).
     pg.with_env("POSTGRES_INITDB_ARGS", "--no-sync")
@@ -87,13 +109,46 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     except Exception as exc:
         services.stop()
         raise GraderFault(f"Postgres did not start: {exc}") from exc
-    services.values["postgres_url"] = f"postgresql://grader:{password}@{DB_ALIAS}:5432/app"
     if internal:
-        ip = container_ip(pg.get_wrapped_container(), network.name)
-        services.grader_database_url = f"postgresql://grader:{password}@{ip}:5432/app"
+        server = f"{container_ip(pg.get_wrapped_container(), network.name)}:5432"
     else:
-        services.grader_database_url = pg.get_connection_url(driver=None)
+        server = f"{pg.get_container_host_ip()}:{pg.get_exposed_port(5432)}"
+    services.admin_url = _url(SUPERUSER, password, server, "postgres")
+    try:
+        app_url, services.grader_database_url = services.create_database("app")
+    except Exception as exc:
+        services.stop()
+        raise GraderFault(f"cannot create the app's database: {exc}") from exc
+    services.values["postgres_url"] = app_url
     return services
+
+
+def own_database(admin_url: str, name: str) -> tuple[str, str]:
+    """Create the database `name` and a new role that owns it and can do nothing else: log in, at
+    most CONNECTION_LIMIT times at once, to this database alone — where it may create tables,
+    migrate, add trusted extensions. `admin_url`: a superuser on the same (throwaway) server.
+    Returns (role, password)."""
+    import psycopg
+    from psycopg import sql
+
+    role, password = f"{name}_{secrets.token_hex(6)}", secrets.token_hex(24)
+    who, db = sql.Identifier(role), sql.Identifier(name)
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL(
+            "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "NOBYPASSRLS CONNECTION LIMIT {}").format(who, password, CONNECTION_LIMIT))
+        # The owner may create in the schema `public`: Postgres 15 gives it to the database's
+        # owner (pg_database_owner), older servers let every role create there.
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, who))
+        # CONNECT and TEMPORARY belong to PUBLIC on every new database: keep them for the owner
+        # alone here, and for nobody on the server's own databases.
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {}, postgres, template1 FROM PUBLIC").format(db))
+    return role, password
+
+
+def _url(user: str, password: str, server: str, database: str) -> str:
+    """Names and passwords made here are plain [a-z0-9_]: nothing to quote."""
+    return f"postgresql://{user}:{password}@{server}/{database}"
 
 
 def container_ip(container: Any, network: str) -> str:
