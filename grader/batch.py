@@ -6,6 +6,10 @@ recorded in `journal.jsonl`, keyed by student, content hash, assignment version 
 fsync; a batch started again skips what the journal holds and redoes the rest. `grades.csv` and
 `index.html` are rebuilt from the journal (the last line per student wins: no duplicate rows).
 A grader fault is retried and, if it persists, recorded as "not graded" — never as a 0.
+At its start a batch reaps the runs of graders that died (never those of a grade running beside
+it, see grader.engine), and it removes each child's run when the child ends — a child killed at
+its time limit cannot clean up after itself. Each student has a folder of their own
+(`folder_names`): two names that make the same safe folder name get a hash of the exact name.
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+from docker import DockerClient
+
 from grader import assignment as assignments
+from grader import engine, reference
 from grader.core import GraderFault
 from grader.report import write_atomic
 from grader.submission import tree_hash
@@ -85,8 +95,26 @@ def discover(source: Path) -> list[Submission]:
     return subs
 
 
+OWN_FILES = {"index.html", "grades.csv", "journal.jsonl"}  # the batch's files beside the folders
+
+
 def _safe_name(student: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student).strip(".") or "student"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student)
+    return safe.strip(".")[:100] or "student"
+
+
+def folder_names(students: list[str]) -> dict[str, str]:
+    """Each student's folder, never another's: the name made safe for a path, plus a short hash of
+    the exact name when that changed it (`O'Brien` and `O Brien` are both `O_Brien`), when two
+    folders differ only in case (one folder on a case-insensitive disk), or when it would be one
+    of the batch's own files."""
+    safe = {s: _safe_name(s) for s in students}
+    count = Counter(f.casefold() for f in safe.values())
+    folders = {s: f if f == s and count[f.casefold()] == 1 and f.casefold() not in OWN_FILES
+               else f"{f}-{hashlib.sha256(s.encode()).hexdigest()[:8]}" for s, f in safe.items()}
+    if len({f.casefold() for f in folders.values()}) != len(folders):
+        raise GraderFault("two students' names give the same report folder: rename one")
+    return folders
 
 
 class Journal:
@@ -130,9 +158,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: float,
-               extra: list[str]) -> dict[str, Any]:
+               extra: list[str], client: DockerClient | None) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:12]
     cmd = [sys.executable, "-m", "grader.cli", "grade", sub.source, "--assignment", assignment,
-           "--out", str(out), "--seed", str(seed), *extra]
+           "--out", str(out), "--seed", str(seed), "--run-id", run_id, *extra]
     if sub.ref:
         cmd += ["--ref", sub.ref]
     begin = time.monotonic()
@@ -142,6 +171,10 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
         code, err = done.returncode, done.stderr
     except subprocess.TimeoutExpired:
         code, err = 2, f"the grader took longer than {timeout:.0f} s"
+    finally:
+        if client is not None:  # the child is gone: whatever its run left (killed: everything) goes
+            with contextlib.suppress(docker.errors.DockerException):
+                engine.cleanup(client, run_id)
     seconds = round(time.monotonic() - begin, 1)
     try:
         data = json.loads((out / "results.json").read_text())
@@ -153,11 +186,21 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
     if code == 2 and status in FINAL:
         status = "not_graded"
     return {"status": status, "reason": reason, "score": score, "max_score": max_score,
-            "seconds": seconds}
+            "seconds": seconds, "run_id": run_id}
+
+
+def _engine() -> DockerClient | None:
+    """The engine, its orphaned runs reaped; None without one (every grade will say so)."""
+    try:
+        client = engine.connect(timeout=30)
+    except GraderFault:
+        return None
+    engine.reap_quietly(client)
+    return client
 
 
 def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: int = 0,
-              retries: int = 1, timeout: float = 1800.0, extra: list[str] | None = None,
+              retries: int = 1, timeout: float = 1200.0, extra: list[str] | None = None,
               progress: Callable[[int, int, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
     """Grade every submission of `source` into `out/<student>/`; returns the latest entry per student."""
     spec = assignments.load(assignment)
@@ -165,13 +208,16 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
     names = [s.student for s in subs]
     if len(names) != len(set(names)):
         raise GraderFault("two submissions have the same student name")
+    folders = folder_names(names)
     journal = Journal(out / "journal.jsonl")
-    _cleanup_leftovers()
+    client = _engine()  # only runs whose grader is gone: never a grade running beside this batch
     todo: list[tuple[Submission, str]] = []
     for sub in subs:
         key = "|".join([sub.student, sub.content_hash(), spec.fingerprint, str(seed)])
-        if not journal.done(key, out / _safe_name(sub.student)):
+        if not journal.done(key, out / folders[sub.student]):
             todo.append((sub, key))
+    if todo and reference.needed(spec):  # recorded alone, before any student's app starts
+        reference.traces(spec, seed, log=lambda _: None)
     done = len(subs) - len(todo)
     failed = 0
     if progress:
@@ -182,8 +228,8 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
 
         def submit(sub: Submission, key: str) -> None:
             attempts[key] = attempts.get(key, 0) + 1
-            fut = pool.submit(_grade_one, sub, out / _safe_name(sub.student), str(spec.dir), seed, timeout,
-                              extra or [])
+            fut = pool.submit(_grade_one, sub, out / folders[sub.student], str(spec.dir), seed, timeout,
+                              extra or [], client)
             running[fut] = (sub, key)
 
         for sub, key in todo:
@@ -197,7 +243,7 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
                     submit(sub, key)  # a grader fault: try again, never a 0
                     continue
                 journal.add({"key": key, "student": sub.student, "source": sub.source,
-                             "report": f"{_safe_name(sub.student)}/report.html", **entry})
+                             "report": f"{folders[sub.student]}/report.html", **entry})
                 done += 1
                 failed += entry["status"] != "graded"
                 write_summaries(out, journal, spec.title)
@@ -205,13 +251,6 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
                     progress(done, failed, len(subs) - done, len(subs))
     write_summaries(out, journal, spec.title)
     return journal.latest()
-
-
-def _cleanup_leftovers() -> None:
-    from grader import engine
-
-    with contextlib.suppress(GraderFault):  # no engine: every grade will say so
-        engine.cleanup(engine.connect(timeout=30))
 
 
 def _num(value: float | None) -> str:

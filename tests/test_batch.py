@@ -16,6 +16,7 @@ import pytest
 from docker import DockerClient
 from mini_assignment import make_submission
 
+from grader.batch import folder_names
 from grader.engine import leftovers
 
 pytestmark = pytest.mark.docker
@@ -31,6 +32,13 @@ def _class(root: Path) -> Path:
         zf.writestr("Dockerfile", "FROM python:3.11-slim\n")
         zf.writestr("../escape.txt", "x")
     return root
+
+
+def _own_cache(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment whose graders keep their leases in a folder of this test's: the leftovers
+    of its runs are told apart from those of grades running beside it on the same engine."""
+    cache = tmp_path / "cache"
+    return {**os.environ, "API_GRADER_CACHE": str(cache)}, cache / "runs"
 
 
 def _batch(source: Path, spec: Path, out: Path) -> list[str]:
@@ -52,9 +60,10 @@ def _journal(out: Path) -> list[dict[str, object]]:
 def test_batch_grades_everyone_once_and_resumes_after_sigkill(
         mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
     source, out = _class(tmp_path / "class"), tmp_path / "out"
+    env, leases = _own_cache(tmp_path)
     # started like a background job of a shell: SIGINT ignored, which its children inherit
     proc = subprocess.Popen(_batch(source, mini, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN), env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill it once some, not all, grades are in
         if (out / "journal.jsonl").exists() and len(_journal(out)) >= 2:
@@ -66,11 +75,12 @@ def test_batch_grades_everyone_once_and_resumes_after_sigkill(
     assert 2 <= len(finished_before) < 5
     # the killed batch's children got SIGTERM (parent-death signal) and removed their containers
     end = time.monotonic() + 60
-    while leftovers(docker_client) and time.monotonic() < end:
+    while leftovers(docker_client, lease_dir=leases) and time.monotonic() < end:
         time.sleep(0.5)
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, lease_dir=leases)
 
-    done = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=600, check=False,
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     journal = _journal(out)
     students = [e["student"] for e in journal]
@@ -88,10 +98,43 @@ def test_batch_grades_everyone_once_and_resumes_after_sigkill(
     index = (out / "index.html").read_text()
     assert "<svg" in index and "alice/report.html" in index and "Pass rate per rubric item" in index
 
-    again = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=120, check=False,
+                           env=env)
     assert again.returncode == 0
     assert len(_journal(out)) == 5, "a finished batch regrades nothing"
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, lease_dir=leases)
+    assert not leftovers(docker_client, runs={str(e["run_id"]) for e in _journal(out)})
+
+
+def test_students_whose_names_make_the_same_folder_keep_their_own_reports(
+        mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    make_submission(tmp_path / "subs" / "a")
+    make_submission(tmp_path / "subs" / "b", mode="wrong")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,path\nO'Brien,subs/a\nO Brien,subs/b\n")
+    out = tmp_path / "out"
+    done = subprocess.run(_batch(roster, mini, out), capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(out)
+    assert rows["O'Brien"]["score"] == "100" and rows["O Brien"]["score"] == "75"
+    assert rows["O'Brien"]["report"] != rows["O Brien"]["report"]
+    for student, score in (("O'Brien", 100), ("O Brien", 75)):
+        report = out / rows[student]["report"]
+        assert json.loads(report.with_name("results.json").read_text())["score"] == score
+        assert report.is_file()
+    index = (out / "index.html").read_text()
+    assert all(row["report"] in index for row in rows.values())
+    assert not leftovers(docker_client, runs={str(e["run_id"]) for e in _journal(out)})
+
+
+def test_folder_names_are_unique_per_student() -> None:
+    names = ["alice", "O'Brien", "O Brien", "O_Brien", "Bob", "bob", "index.html", "../x", ".hidden", ""]
+    folders = folder_names(names)
+    assert folders["alice"] == "alice", "a plain name stays readable"
+    assert len({f.casefold() for f in folders.values()}) == len(names)
+    for student, folder in folders.items():
+        assert "/" not in folder and not folder.startswith(".") and folder not in {"", "index.html"}
+        assert folder_names(names)[student] == folder, "the same folder on every run"
 
 
 def test_roster_csv_and_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: D
     assert data["score"] == 100 and len(data["tests"]) == 3
     assert {t["status"] for t in data["tests"]} == {"passed"}
     assert data["extra_data"]["timings"]["total"] > 0
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
@@ -48,7 +49,7 @@ def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
     assert failure.exchange is not None and failure.exchange.curl().startswith("curl -i -X GET")
     html = (tmp_path / "out" / "report.html").read_text()
     assert "GET /hello greets" in html and "curl -i -X GET" in html and "bye" in html
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
@@ -61,7 +62,7 @@ def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
     assert "about to fail" in result.build_log
     html = (tmp_path / "out" / "report.html").read_text()
     assert "did not build" in html and "about to fail" in html
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -74,7 +75,7 @@ def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: Docke
     assert "boom: no config" in result.app_log
     assert result.score == 20  # it built
     assert "boom: no config" in (tmp_path / "out" / "report.html").read_text()
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -85,7 +86,7 @@ def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: 
     assert result.status is Status.START_FAILED
     assert "within 8 s" in result.reason
     assert result.score == 20
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
@@ -95,7 +96,7 @@ def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client:
     assert time.monotonic() - begin < 60
     assert result.status is Status.BUILD_FAILED
     assert "longer than 5 s" in result.reason
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_unsafe_archive_is_refused(mini: Path, tmp_path: Path) -> None:
@@ -132,20 +133,21 @@ def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
 
 def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
     sub = make_submission(tmp_path / "silent", cmd='["sleep", "3600"]')  # never healthy: waits 8 s
-    proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
-                            stderr=subprocess.PIPE, text=True)
+    run_id = f"test-ctrl-c-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o"),
+                                 "--run-id", run_id), stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
         if "starting the app" in line:
             break
     deadline = time.monotonic() + 20
-    while not leftovers(docker_client) and time.monotonic() < deadline:
+    while not leftovers(docker_client, runs={run_id}) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert leftovers(docker_client), "the app container should be running now"
+    assert leftovers(docker_client, runs={run_id}), "the app container should be running now"
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     assert proc.returncode != 0
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={run_id})
 
 
 def test_root_images_run_as_nobody_unless_they_need_root(mini: Path, tmp_path: Path,
@@ -154,4 +156,4 @@ def test_root_images_run_as_nobody_unless_they_need_root(mini: Path, tmp_path: P
     assert plain.score == 100 and "serving as uid 65534" in plain.app_log
     needy = grade(submission_path=make_submission(tmp_path / "needy", mode="needs-root"), assignment=mini)
     assert needy.score == 100 and "serving as uid 0" in needy.app_log
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={plain.run_id, needy.run_id})
