@@ -6,6 +6,8 @@ import enum
 import os
 import shlex
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,6 +62,71 @@ def cap(text: str, limit: int = BODY_CAP) -> str:
     return text[:limit] + f"\n… [{len(text) - limit} {CUT}]"
 
 
+class Guard:
+    """What the grader's requests to one app may cost; shared by every client of that app.
+
+    Each request has a total time (connect to the body's last byte, not per read), its body is
+    read up to `max_body` bytes, and after `strikes` timeouts in a row the app counts as
+    unresponsive: later requests fail at once. `start_deadline` bounds all requests together.
+    The messages name the cause, e.g. "GET /things/ did not answer within 10 s".
+    """
+
+    def __init__(self, *, timeout: float = 10.0, max_body: int = 2 * 1024 * 1024,
+                 strikes: int = 3) -> None:
+        self.timeout, self.max_body, self.strikes = timeout, max_body, strikes  # strikes 0: never
+        self.stopped = ""  # why later requests are not sent; "" while they are
+        self.sent = 0  # requests let through (tests compare it with what the app received)
+        self._deadline: float | None = None  # time.monotonic() after which nothing is sent
+        self._limit = 0.0
+        self._timeouts = 0
+        self._lock = threading.Lock()
+
+    def start_deadline(self, seconds: float) -> None:
+        """From now on, all requests together may take `seconds`."""
+        self._deadline, self._limit = time.monotonic() + seconds, seconds
+
+    def admit(self, what: str, timeout: float | None = None) -> tuple[float, str]:
+        """(seconds `what`, e.g. "GET /things/", may take in all: `timeout`, else the guard's;
+        never past the deadline, "") or (0, why it is not sent)."""
+        with self._lock:
+            if self._past_deadline():
+                self.stopped = self.stopped or self._ran_out()
+            if self.stopped:
+                return 0.0, f"{what} not sent: {self.stopped}"
+            self.sent += 1
+            seconds = self.timeout if timeout is None else timeout
+            if self._deadline is not None:
+                seconds = min(seconds, self._deadline - time.monotonic())
+            return seconds, ""
+
+    def answered(self) -> None:
+        with self._lock:
+            self._timeouts = 0
+
+    def timed_out(self, what: str, seconds: float, *, count: bool = True) -> str:
+        """Why `what` has no answer after `seconds`; counts a strike unless `count` is False
+        (requests sent at once time out together: that is not "in a row")."""
+        with self._lock:
+            if self._past_deadline():
+                self.stopped = self.stopped or self._ran_out()
+                return f"{what} got no answer before {self._ran_out()}"
+            message = f"{what} did not answer within {seconds:g} s"
+            if not count or self.stopped or not self.strikes:
+                return message
+            self._timeouts += 1
+            if self._timeouts < self.strikes:
+                return message
+            self.stopped = (f"the app stopped answering ({self.strikes} requests in a row got no "
+                            f"answer, the last: {message})")
+            return f"{message}; the app stopped answering: later requests not sent"
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _ran_out(self) -> str:
+        return f"the checks' time limit of {self._limit:g} s ran out"
+
+
 @dataclass
 class Target:
     """A running app as the checks see it."""
@@ -73,6 +140,13 @@ class Target:
     databases: dict[str, str] = field(default_factory=dict)
     # the command lines of the app's processes (its container's process list); None: not visible
     processes: Callable[[], list[str]] | None = None
+    # the prepared submission tree, for tests that must read the student's files (read them only,
+    # never import or run them); None: not available (a suite run by hand against a running app)
+    source: Path | None = None
+    # the address the grader's sockets bind to (the app network's gateway on this host), so no
+    # request can leave by another interface; None: any (ports published on 127.0.0.1, local mode)
+    local_address: str | None = None
+    guard: Guard = field(default_factory=Guard)  # what each request to the app may cost
 
 
 @dataclass

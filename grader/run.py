@@ -20,8 +20,9 @@ from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import LogConfig
 
+from grader import appclient
 from grader.assignment import Runtime
-from grader.core import GraderFault, Target, free_port
+from grader.core import GraderFault, Guard, Target, free_port
 from grader.engine import tail
 
 
@@ -38,6 +39,7 @@ class App:
     base_url: str
     runtime: Runtime
     network: str
+    local_address: str | None = None  # what the grader's sockets bind to (see Target)
 
     def logs(self) -> str:
         try:
@@ -52,13 +54,14 @@ class App:
         self.container.restart(timeout=5)
         self.base_url = _base_url(self.container, self.runtime.port, self.network)
         reason = wait_healthy(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
-                              alive=lambda: _alive(self.container))
+                              alive=lambda: _alive(self.container), local_address=self.local_address)
         if reason:
             raise AssertionError(f"after a restart: {reason}")
 
     def target(self, env: dict[str, str], database_url: str | None) -> Target:
         """The app as the checks see it; its base_url follows restarts."""
-        target = Target(base_url=self.base_url, env=env, database_url=database_url)
+        target = Target(base_url=self.base_url, env=env, database_url=database_url,
+                        local_address=self.local_address)
 
         def restart() -> None:
             self.restart()
@@ -139,10 +142,11 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
                 return Started(None, time.monotonic() - begin,
                                f"the container could not start: {exc.explanation}")
             raise GraderFault(f"Docker could not start the app container: {exc}") from exc
-        app = App(container=container, base_url=_base_url(container, runtime.port, network),
-                  runtime=runtime, network=network)
+        base_url = _base_url(container, runtime.port, network)
+        app = App(container=container, base_url=base_url, runtime=runtime, network=network,
+                  local_address=_gateway(container, network, base_url))
         reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
-                              alive=functools.partial(_alive, container))
+                              alive=functools.partial(_alive, container), local_address=app.local_address)
         if reason and user is not None and "exited" in reason:
             app.stop()
             user = None  # it may need root: one more try, as the image says
@@ -184,6 +188,14 @@ def _base_url(container: Container, port: int, network: str) -> str:
     return f"http://{ip}:{port}" if ip else "http://127.0.0.1:1"  # not running: the wait says why
 
 
+def _gateway(container: Container, network: str, base_url: str) -> str | None:
+    """The gateway of `network` (an address of this host's bridge to it) when the app is reached
+    by its IP there; None when by a port published on 127.0.0.1."""
+    if base_url.startswith("http://127.0.0.1:"):
+        return None
+    return (container.attrs["NetworkSettings"]["Networks"].get(network) or {}).get("Gateway") or None
+
+
 def _alive(container: Container) -> str | None:
     """None while running; otherwise why it stopped."""
     try:
@@ -198,17 +210,21 @@ def _alive(container: Container) -> str | None:
     return f"the app exited with code {state.get('ExitCode')} before answering"
 
 
-def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None]) -> str:
-    """Poll `url` until it answers 2xx. Returns "" when healthy, else the reason it is not."""
+def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None],
+                 local_address: str | None = None) -> str:
+    """Poll `url` until it answers 2xx. Returns "" when healthy, else the reason it is not.
+    Each poll may take 3 s in all and read 2 MB (grader.appclient); `local_address` as Target's."""
     end = time.monotonic() + deadline
     interval, last = 0.1, "no answer yet"
-    with httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0)) as http:
+    with appclient.client(Guard(strikes=0), local_address, timeout=httpx.Timeout(3.0, connect=1.0)) as http:
         while True:
             try:
                 response = http.get(url)
                 if response.is_success:
                     return ""
                 last = f"{url.rsplit('/', 1)[-1] or '/'} answered {response.status_code}"
+            except appclient.NoAnswer as exc:
+                last = str(exc)
             except httpx.HTTPError as exc:
                 last = f"no answer ({type(exc).__name__})"
             stopped = alive()

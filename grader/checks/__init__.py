@@ -26,9 +26,8 @@ class Context:
     started: bool = False
     start_reason: str = ""
     target: Target | None = None
-    reference: Target | None = None  # the reference solution, for differential checks
-    reference_key: str = ""  # identifies the reference build, for caching its traces
-    reference_traces: dict[str, list[Exchange]] | None = None  # from the cache
+    # the reference solution's answers to the contract suite, recorded alone (grader.reference)
+    reference_traces: dict[str, list[Exchange]] | None = None
     # filled by the contract check, read by the ones after it (registration order)
     traces: dict[str, list[Exchange]] = field(default_factory=dict)
     contract_outcomes: list[Outcome] = field(default_factory=list)

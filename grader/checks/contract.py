@@ -7,9 +7,7 @@ exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
-import ssl
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from grader.appclient import AppTransport, NoAnswer
 from grader.core import Exchange, Outcome, Target, cap
 from grader.testing import Mismatch
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # the read part bounds each request in all (appclient)
 
 
 def record(response: httpx.Response) -> Exchange:
@@ -42,46 +41,24 @@ def record(response: httpx.Response) -> Exchange:
 
 
 class RecordingClient(httpx.Client):  # type: ignore[misc]
-    """An httpx.Client that remembers every exchange, so a failing test can show its last request."""
+    """An httpx.Client that remembers every exchange, so a failing test can show its last request.
+    Its requests go through the app's guard (grader.appclient): bounded in time and size."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, target: Target, **kwargs: Any) -> None:
+        super().__init__(transport=AppTransport(target.guard, target.local_address), trust_env=False,
+                         **kwargs)
         self.exchanges: list[Exchange] = []
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         try:
-            response = super().send(request, **{**kwargs, "stream": True})
-            try:
-                _read_capped(response)
-            finally:
-                response.close()
+            response = super().send(request, **kwargs)
         except httpx.HTTPError as exc:
-            self.exchanges.append(
-                Exchange(method=request.method, url=str(request.url),
-                         request_headers=dict(request.headers), error=f"{type(exc).__name__}: {exc}")
-            )
+            error = str(exc) if isinstance(exc, NoAnswer) else f"{type(exc).__name__}: {exc}"
+            self.exchanges.append(Exchange(method=request.method, url=str(request.url),
+                                           request_headers=dict(request.headers), error=error))
             raise
         self.exchanges.append(record(response))
         return response
-
-
-MAX_BODY = 2 * 1024 * 1024  # a response body is read up to this many bytes, then cut
-
-
-def _read_capped(response: httpx.Response) -> None:
-    """Read a streamed body, keeping at most MAX_BODY bytes (a 1 GB answer must not fill memory)."""
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            break
-    response._content = b"".join(chunks)[:MAX_BODY]
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    return ssl.create_default_context()
 
 
 _PLAIN_ASSERT = re.compile(r"^assert (?P<actual>.+?) == (?P<expected>.+?)$", re.M)
@@ -130,8 +107,7 @@ class ContractPlugin:
         return lambda: self.new_client(request.node.nodeid)
 
     def new_client(self, nodeid: str) -> RecordingClient:
-        # one TLS context for all clients: building one per client costs ~70 ms
-        c = RecordingClient(base_url=self._target.base_url, timeout=TIMEOUT, verify=_tls())
+        c = RecordingClient(self._target, base_url=self._target.base_url, timeout=TIMEOUT)
         self._clients.setdefault(nodeid, []).append(c)
         return c
 
@@ -170,6 +146,8 @@ class ContractPlugin:
                 if m:
                     result.expected, result.actual = m["expected"], m["actual"]
                 result.message = f"{doc}\n{text}".strip() if doc else text
+            elif isinstance(exc, NoAnswer):  # its message names the cause
+                result.message = (f"{doc}\n" if doc else "") + str(exc)
             elif isinstance(exc, httpx.HTTPError):
                 result.message = (f"{doc}\n" if doc else "") + f"no answer: {type(exc).__name__}: {exc}"
             elif exc is not None:

@@ -111,8 +111,10 @@ def compare(student: dict[str, list[Exchange]], reference: dict[str, list[Exchan
         for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
             why = diverges(a, b)
             if why:
+                said = (f"{a.error}; the reference answers {b.status}" if a.status is None and a.error
+                        else f"{a.method} {_path(a.url)}: {why}")
                 found = Outcome(check=CHECK, name=f"{name} · request {i + 1}", item=item, passed=False,
-                                message=f"{a.method} {_path(a.url)}: {why}.",
+                                message=f"{said}.",
                                 expected=_answer(b), actual=_answer(a), exchange=a, reference=b)
                 break
         result.append(found or Outcome(check=CHECK, name=name, item=item, passed=True))

@@ -14,6 +14,11 @@ Failures are deduplicated on (operation, check, status code) and sorted; each ke
 showed it as an `Exchange` (its `.curl()` replays it) and, for stateful failures, the curl commands
 of the earlier requests the failure needs. The report also says, per check, which operations were
 exercised and which of them failed, so the scorer can give partial credit.
+
+Every request (the engine's and a hooks file's) goes through the app's guard (`grader.appclient`):
+a total time each, a capped body, a breaker. An operation a request of which got no usable answer
+is a failed outcome naming the cause; once the app counts as unresponsive the run stops, and the
+operations it never reached fail with that reason.
 """
 
 from __future__ import annotations
@@ -21,15 +26,19 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
+import inspect
 import itertools
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from grader.core import Exchange, GraderFault, Outcome, cap
+import requests
+
+from grader import appclient
+from grader.core import Exchange, GraderFault, Guard, Outcome, cap
 
 CHECK = "schemathesis"
 
@@ -142,6 +151,8 @@ class FuzzReport:
     )  # non-fatal errors (timeouts, connection resets, auth)
     requests: int = 0  # number of test cases sent (a rough measure of the work done)
     seed: int = 0
+    # operation -> why a request of it got no usable answer (or was not sent)
+    unanswered: dict[str, str] = field(default_factory=dict)
 
     def clean(self, check: str) -> list[str]:
         """Operations the check was evaluated on and never failed."""
@@ -171,6 +182,21 @@ class FuzzReport:
             item = item_for(finding.check)
             if item is not None:
                 result.append(finding.to_outcome(item))
+        # no answer: every item fails the operation (none of its checks could judge it)
+        every = [items] if isinstance(items, str) else sorted(set(items.values()))
+        for operation, why in sorted(self.unanswered.items()):
+            result += [
+                Outcome(
+                    check=CHECK,
+                    name=f"{operation} · no answer",
+                    item=item,
+                    passed=False,
+                    message=why,
+                    expected="an answer within the time and size limits",
+                    actual="no answer",
+                )
+                for item in every
+            ]
         return result
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +208,7 @@ class FuzzReport:
             "operations": self.operations,
             "errors": self.errors,
             "requests": self.requests,
+            "unanswered": self.unanswered,
         }
 
 
@@ -207,9 +234,17 @@ def _isolated_globals() -> Iterator[None]:
 
 
 def load_hooks(
-    path: Path, *, base_url: str, seed: int, env: Mapping[str, str]
+    path: Path,
+    *,
+    base_url: str,
+    seed: int,
+    env: Mapping[str, str],
+    session: Callable[[], requests.Session] = requests.Session,
 ) -> tuple[ModuleType, list[Any]]:
     """Execute a hooks file under a fresh module name; return it and the auth providers it registered.
+
+    A `configure()` that takes `session` gets the factory of the sessions it must send its own
+    requests with (the app's guard applies to them too).
 
     The providers are taken out of Schemathesis's global registry (to be attached to one schema),
     so loading the same file again in the same process never stacks providers. Call inside
@@ -230,7 +265,10 @@ def load_hooks(
         spec.loader.exec_module(module)
         configure = getattr(module, "configure", None)
         if callable(configure):
-            configure(base_url=base_url, seed=seed, env=dict(env))
+            extra = (
+                {"session": session} if "session" in inspect.signature(configure).parameters else {}
+            )
+            configure(base_url=base_url, seed=seed, env=dict(env), **extra)
     except Exception as exc:
         raise GraderFault(f"fuzz hooks {path} failed to load: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -341,6 +379,7 @@ class _Collector:
     failed: dict[str, set[str]] = field(default_factory=dict)
     errors: set[str] = field(default_factory=set)
     requests: int = 0
+    unanswered: dict[str, str] = field(default_factory=dict)
 
     def scenario(self, recorder: Any, phase: str) -> None:
         self.requests += len(recorder.interactions)
@@ -398,6 +437,7 @@ class _Collector:
             errors=sorted(self.errors),
             requests=self.requests,
             seed=seed,
+            unanswered=dict(sorted(self.unanswered.items())),
         )
 
 
@@ -424,8 +464,11 @@ def run_fuzz(
     hooks: Path | None = None,
     env: dict[str, str] | None = None,
     max_steps: int | None = None,
+    guard: Guard | None = None,
+    local_address: str | None = None,
 ) -> FuzzReport:
     """Fuzz the app at `base_url` with the assignment's spec; deterministic for a given seed and app.
+    `guard` and `local_address`: as the app's Target's (a fresh guard by default).
 
     Raises GraderFault when the spec, the hooks file or the configuration is unusable (the grader's
     fault); anything the app does (errors, timeouts, a broken token endpoint) ends up in the report.
@@ -445,10 +488,17 @@ def run_fuzz(
         max_steps=max_steps,
     )
     collector = _Collector()
-    with _isolated_globals():
+    guard = guard or Guard()
+    with _isolated_globals(), _guarded_sessions(guard, local_address):
         providers: list[Any] = []
         if hooks is not None:
-            _, providers = load_hooks(hooks, base_url=base_url, seed=seed, env=env or {})
+            _, providers = load_hooks(
+                hooks,
+                base_url=base_url,
+                seed=seed,
+                env=env or {},
+                session=lambda: appclient.session(guard, local_address),
+            )
         try:
             schema = schemathesis.openapi.from_path(spec, config=config)
         except Exception as exc:
@@ -458,11 +508,18 @@ def run_fuzz(
             result.ok().label for result in schema.get_all_operations() if isinstance(result, Ok)
         ]
         fatal: list[str] = []
-        for event in from_schema(schema).execute():
+        stream = from_schema(schema).execute()
+        for event in stream:
+            if guard.stopped:  # the app stopped answering: the rest would fail at once anyway
+                stream.stop()
             if isinstance(event, events.ScenarioFinished):
                 if event.phase.value in ("probing", "schema_analysis", "auth_bootstrap"):
                     continue
                 collector.scenario(event.recorder, event.phase.value)
+            elif isinstance(event, events.NonFatalError) and isinstance(
+                event.value, appclient.NoAnswerError
+            ):
+                collector.unanswered.setdefault(event.label, str(event.value))
             elif isinstance(event, events.NonFatalError):
                 collector.errors.add(
                     f"{event.label}: {event.info.title}: {_first_line(event.info.message)}"
@@ -476,7 +533,32 @@ def run_fuzz(
                     )
     if fatal:
         raise GraderFault("Schemathesis stopped: " + "; ".join(fatal))
+    if guard.stopped:
+        reached = {op for ops in collector.tested.values() for op in ops} | set(
+            collector.unanswered
+        )
+        for operation in sorted(set(operations) - reached):
+            collector.unanswered[operation] = f"{operation} not sent: {guard.stopped}"
     return collector.report(operations, seed)
+
+
+@contextlib.contextmanager
+def _guarded_sessions(guard: Guard, local_address: str | None) -> Iterator[None]:
+    """Every session the engine makes during the run sends through the app's guard. The engine
+    builds them with `schemathesis.engine.context.make_session` and offers no hook for it."""
+    from schemathesis.engine import context
+
+    original = context.make_session
+
+    def make_session(config: Any, *, operation: Any = None) -> requests.Session:
+        session = original(config, operation=operation)
+        return appclient.mount(session, appclient.AppTransport(guard, local_address))
+
+    context.make_session = make_session
+    try:
+        yield
+    finally:
+        context.make_session = original
 
 
 def _first_line(text: str) -> str:
