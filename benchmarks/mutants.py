@@ -13,6 +13,7 @@ points in; a variant overlays whole files (and/or edits) and must keep full mark
 from __future__ import annotations
 
 import argparse
+import contextlib
 import secrets
 import shutil
 import sys
@@ -186,15 +187,21 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
     started = time.monotonic()
     app_dir = materialize(mutant, workdir / mutant.name / "app")
     database_url = pg.create_database(f"mut_{uuid.uuid4().hex[:12]}")
+    migrated = pg.create_database(f"mut_{uuid.uuid4().hex[:12]}")
     env = {"DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(32), "ACCESS_TOKEN_EXPIRE_MINUTES": "30"}
     app = LocalApp(app_dir, env, workdir / mutant.name / "uvicorn.log")
     try:
+        # as the grader does: the migrations alone on an empty database (a failure there shows as
+        # missing tables, as in Docker), then on the app's
+        with contextlib.suppress(LocalAppError):
+            LocalApp(app_dir, {**env, "DATABASE_URL": migrated}, workdir / mutant.name / "migrate.log").migrate()
         try:
             app.migrate()
             app.start()
         except LocalAppError as exc:  # did not migrate or start: killed
             return LocalResult(mutant, time.monotonic() - started, error=str(exc))
-        target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart)
+        target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart,
+                        databases={"migrated": migrated}, source=app_dir)
         run = run_suite(a.tests_dir, target)
         outcomes = run.outcomes
     finally:

@@ -108,7 +108,7 @@ def _serve(
     app.start()
     try:
         yield Target(base_url=app.base_url, env=dict(env), database_url=database_url,
-                     restart=app.restart, databases={"migrated": migrated})
+                     restart=app.restart, databases={"migrated": migrated}, source=app_dir)
     finally:
         app.stop()
 

@@ -1,5 +1,8 @@
 """The mutation benchmark's data (benchmarks/mutants/): every mutant and variant materializes from
-the reference, every edit applies exactly once, and the result is valid Python. Fast: nothing runs.
+the reference, every edit applies exactly once, and the result is valid Python (fast: nothing runs).
+Then the mutants that fake the database's evidence (a hash that only looks like argon2, a revision
+inserted by hand beside create_all) are served on a local Postgres and lose their rubric item, while
+the correct variants keep every contract item.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import pytest
 from conftest import benchmark_mutants
 
 from grader import assignment as assignments
+from grader import localpg
 
 ASSIGNMENT = "fastapi-db-auth"
 
@@ -61,3 +65,30 @@ def test_an_edit_that_does_not_apply_is_an_error(tmp_path: Path) -> None:
                                     edits=(edit,), reference=base.reference)
         with pytest.raises(mutants_mod.MutantError, match="exactly once"):
             mutants_mod.materialize(broken, tmp_path / str(n))
+
+
+# mutant -> the rubric item whose evidence it fakes (it scored full marks there when only the hash's
+# prefix and the presence of an alembic_version row were looked at)
+FAKES = {
+    "argon2-look-alike-base64": "db-passwords",
+    "argon2-look-alike-sha256": "db-passwords",
+    "argon2-trivial-cost": "db-passwords",
+    "bcrypt-trivial-cost": "db-passwords",
+    "create-all-hand-stamped": "db-migrations",
+    "create-all-empty-migration": "db-migrations",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", [*FAKES, *(v.name for v in VARIANTS)])
+def test_faked_evidence_loses_its_item_and_variants_keep_theirs(
+    name: str, postgres: localpg.LocalPostgres, tmp_path: Path
+) -> None:
+    mutant = next(m for m in ALL if m.name == name)
+    result = mutants_mod.run_local(mutant, postgres, tmp_path)
+    assert result.error is None, f"{name} did not start: {result.error}"
+    failed = {o.item for o in result.failed}
+    expected = {FAKES[name]} if name in FAKES else set()
+    shown = "\n".join(f"  [{o.item}] {o.name}: {o.message.strip()[-300:]}" for o in result.failed)
+    assert failed == expected, f"{name}: failing items {sorted(failed)}, expected {sorted(expected)}:\n{shown}"
+
