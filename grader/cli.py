@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,9 @@ images_app = typer.Typer(no_args_is_help=True, help="Base images without a regis
 app.add_typer(images_app, name="images")
 gradescope_app = typer.Typer(no_args_is_help=True, help="Gradescope autograder bundles.")
 app.add_typer(gradescope_app, name="gradescope")
+firewall_app = typer.Typer(no_args_is_help=True, help="The host rules that keep the grader's "
+                           "networks (apps, their Postgres, builds) away from this host's services.")
+app.add_typer(firewall_app, name="firewall")
 console = Console(stderr=True)
 
 EXIT_FAULT = 2
@@ -30,6 +34,9 @@ MarkdownOpt = Annotated[Path | None, typer.Option(help="Also write a Markdown su
 DatabaseUrlOpt = Annotated[str | None, typer.Option(
     help="Local mode: a Postgres server to create throwaway databases on (default: a temporary "
     "cluster from the machine's PostgreSQL binaries)")]
+DeadlineOpt = Annotated[float, typer.Option(
+    help="Seconds all the checks' requests to the app may take together; past it, later requests "
+    "fail at once (graded, the reason named)")]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -71,9 +78,17 @@ def grade(
         "the app's network then has a route out")] = False,
     runtime: RuntimeOpt = "docker",
     database_url: DatabaseUrlOpt = None,
+    run_id: Annotated[str | None, typer.Option(
+        hidden=True, help="Label the run's Docker objects with this id (`grader batch` passes one, "
+        "to reap what a child it had to kill left behind)")] = None,
+    deadline: DeadlineOpt = 300.0,
 ) -> None:
     """Grade one submission end to end (in Docker unless --runtime says otherwise)."""
+    if run_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", run_id):
+        console.print("[red]--run-id: lowercase letters, digits, '_', '.', '-' (at most 64)[/]")
+        raise typer.Exit(EXIT_FAULT)
     result = _run(submission_path=submission, assignment=assignment, out=out, seed=seed, ref=ref,
+                  run_id=run_id, deadline=deadline,
                   postgres_image=postgres_image, build_timeout=build_timeout, no_cache=no_cache,
                   isolate=not published_ports, runtime=runtime, database_url=database_url)
     _print_result(result, out)
@@ -103,8 +118,9 @@ def check(
         console.print(f"[bold yellow]cannot check:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None
     out = out or root / SELF_CHECK_DIR
+    # your own code on your machine: the host firewall (for graders of others' code) is not required
     result = _run(submission_path=root, assignment=assignment, out=out, seed=seed, runtime=runtime,
-                  database_url=database_url, visible_only=True)
+                  database_url=database_url, visible_only=True, shield_host=False)
     _print_check(result, out)
     _extra_formats(result, junit, markdown)
     if result.status is Status.NOT_GRADED:
@@ -188,6 +204,7 @@ def batch(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded at once")] = 2,
     seed: Annotated[int, typer.Option()] = 0,
     build_timeout: Annotated[float, typer.Option(help="Seconds each image build may take")] = 600.0,
+    deadline: DeadlineOpt = 300.0,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -204,7 +221,9 @@ def batch(
 
         try:
             latest = run_batch(source=source, assignment=assignment, out=out, jobs=jobs, seed=seed,
-                               extra=["--build-timeout", str(build_timeout)], progress=progress)
+                               extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
+                               timeout=build_timeout + deadline + 300,  # + services, start, cleanup
+                               progress=progress)
         except GraderFault as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(EXIT_FAULT) from None
@@ -219,7 +238,8 @@ def batch(
 def setup(
     for_tests: Annotated[bool, typer.Option("--for-tests", help="Also install what the test suite needs")] = False,
 ) -> None:
-    """Make this machine ready: a Docker engine (installed and started if none answers), base images."""
+    """Make this machine ready: a Docker engine (installed and started if none answers), the
+    firewall rules, base images."""
     from grader import machine
 
     try:
@@ -227,6 +247,36 @@ def setup(
     except GraderFault as exc:
         console.print(f"[red]setup failed:[/] {exc}")
         raise typer.Exit(EXIT_FAULT) from None
+
+
+@firewall_app.command("install")
+def firewall_install() -> None:
+    """Install the rules (root; idempotent). An isolated grade refuses to run without them."""
+    from grader import firewall
+
+    try:
+        firewall.install(log=console.print)
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+
+
+@firewall_app.command("check")
+def firewall_check() -> None:
+    """Exit 0 when the rules are in place, 2 (with what is missing) when not."""
+    from grader import firewall
+
+    try:
+        missing = firewall.check()
+    except GraderFault as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    for problem in missing:
+        console.print(f"[red]missing:[/] {problem}")
+    if missing:
+        console.print(f"fix: `{firewall.FIX}`")
+        raise typer.Exit(EXIT_FAULT)
+    console.print("the grader's firewall rules are in place")
 
 
 @app.command()
@@ -264,16 +314,32 @@ def demo(
 
 
 @app.command()
-def cleanup() -> None:
-    """Remove containers, networks and volumes left by earlier (killed) runs."""
+def cleanup(
+    all_orphans: Annotated[bool, typer.Option(
+        "--all-orphans", help="Remove every run whose grader is gone (killed, crashed) — the "
+        "default; runs of live graders, here or on other machines, are left alone")] = True,
+    run: Annotated[str | None, typer.Option(
+        "--run", help="Remove this run's containers, networks, volumes and image, whoever "
+        "owns it (a run id: the `run_id` of a result's full.json)")] = None,
+) -> None:
+    """Remove containers, networks, volumes and images left by graders that died."""
     from grader import engine
 
     try:
-        removed = engine.cleanup(engine.connect())
+        client = engine.connect()
+        if run is not None:
+            removed, kept = engine.cleanup(client, run), {}
+        else:
+            reaped = engine.reap_orphans(client)
+            removed, kept = reaped.removed, reaped.kept
     except GraderFault as exc:
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(EXIT_FAULT) from None
-    console.print(f"removed {len(removed)} object(s)" + ("".join(f"\n  {r}" for r in removed)))
+    console.print(f"removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
+    why = {"alive": "its grader is running",
+           "elsewhere": "its grader runs elsewhere (another machine or container)"}
+    for run_id, state in sorted(kept.items()):
+        console.print(f"kept run {run_id}: {why[state]} (`grader cleanup --run {run_id}` forces)")
 
 
 @images_app.command("build-offline")
@@ -281,7 +347,8 @@ def build_offline(
     python_tag: Annotated[str, typer.Option(help="Tag of the Python base image")] = "python:3.11-slim",
     postgres_tag: Annotated[str, typer.Option(help="Tag of the Postgres image")] = "postgres:15",
     ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to trust inside the images (default: the host's)")] = None,
-    mirror: Annotated[str, typer.Option(help="Debian mirror")] = "http://deb.debian.org/debian",
+    mirror: Annotated[str | None, typer.Option(help="Debian mirror URL (default: the first "
+                                               "archive of the suite in this machine's APT sources)")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if the images exist")] = False,
 ) -> None:
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""

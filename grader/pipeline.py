@@ -18,7 +18,7 @@ from pathlib import Path
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader import build, engine, local, reference, report, run, services, submission
+from grader import build, engine, firewall, local, reference, report, run, services, submission
 from grader.assignment import Assignment
 from grader.checks import Context, run_checks
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected
@@ -41,29 +41,6 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
                 ex.url = public_url + ex.url[len(grader_url):]
 
 
-def _reference(client: DockerClient, spec: Assignment, svc: services.Services, ctx: Context,
-               labels: dict[str, str], pool: ThreadPoolExecutor, publish: bool,
-               log: Log) -> Future[tuple[run.App, dict[str, str], str | None]] | None:
-    """Start the reference beside the submission when it must run. Its container carries the
-    run's labels, so cleanup removes it with the rest."""
-    if not _reference_needed(spec, ctx, log):
-        return None
-    return pool.submit(reference.start, client, spec, svc, labels=labels, publish=publish)
-
-
-def _reference_needed(spec: Assignment, ctx: Context, log: Log) -> bool:
-    """Whether the reference must run: a check needs it and its traces are not cached (a cache
-    hit goes into `ctx`)."""
-    if spec.reference_dir is None or not any(i.check == "differential" for i in spec.items):
-        return False
-    ctx.reference_key = reference.key(spec, ctx.seed)
-    ctx.reference_traces = reference.load_traces(ctx.reference_key)
-    if ctx.reference_traces is not None:
-        return False
-    log("starting the reference solution (first grade of this assignment version)")
-    return True
-
-
 def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Services, image: str,
                    labels: dict[str, str], pool: ThreadPoolExecutor, log: Log) -> Future[str] | None:
     """Run the runtime's migrate command alone on an empty database, beside the app's start."""
@@ -84,13 +61,21 @@ def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Service
 
 def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
                pool: ThreadPoolExecutor, *, run_id: str, postgres_image: str, build_timeout: float,
-               no_cache: bool, isolate: bool, log: Log) -> Callable[[], str] | None:
+               no_cache: bool, isolate: bool, shield_host: bool, watch: engine.Watch, log: Log) -> Callable[[], str] | None:
     """Build the image, start its services and the app in Docker. Returns the app's log reader."""
     timings = result.timings
     client = engine.connect()
-    stack.callback(engine.cleanup, client, run_id)  # last: whatever the steps below left behind
+    engine.reap_quietly(client)  # what graders that died (killed, crashed) left behind
+    # last: whatever the steps below left behind, and the submission's image
+    stack.callback(engine.cleanup, client, run_id)
     labels = engine.labels(run_id)
-    tag = f"api-grader-sub:{submission.tree_hash(root)[:16]}"
+    watch.start(client, run_id)
+    stack.callback(watch.close)
+    # one image per run: a concurrent grade of the same submission removes only its own
+    tag = f"{engine.SUBMISSION_IMAGE}:{submission.tree_hash(root)[:16]}-{run_id}"
+    engine.require_disk(client)
+    if shield_host:
+        firewall.require()  # before the build: its RUN steps must not reach the host either
     log("building the image")
     built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout, no_cache=no_cache)
     timings["build"] = round(built.seconds, 2)
@@ -105,8 +90,11 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
     stack.callback(svc.stop)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the services stop
     timings["database_ready"] = round(time.monotonic() - t, 2)
+    if svc.network.id is not None:
+        watch.network(svc.network.id, svc.network.name)
+    if svc.postgres is not None:
+        watch.container(svc.postgres.get_wrapped_container(), "Postgres")
     env = run.expand_env(spec.runtime, svc.values)
-    pending = _reference(client, spec, svc, ctx, labels, pool, not isolate, log)
     migrated = _migrate_alone(client, spec, svc, tag, labels, pool, log)
     log("starting the app")
     started = run.start_app(client, tag, runtime=spec.runtime, env=env, network=svc.network.name,
@@ -114,19 +102,35 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
     timings["app_ready"] = round(started.seconds, 2)
     if started.app is not None:
         stack.callback(started.app.stop)
-    if pending is not None:
-        ref_app, ref_env, ref_db = pending.result()
-        ctx.reference = ref_app.target(ref_env, ref_db)
-        timings["reference_ready"] = round(time.monotonic() - t, 2)
+        watch.container(started.app.container, "the app")
     if started.reason:
+        watch.verify()  # removed or killed from outside while starting: not the student's doing
         result.status, result.reason = Status.START_FAILED, started.reason
         ctx.start_reason = started.reason
     elif started.app is not None:
         ctx.started = True
         ctx.target = started.app.target(env, svc.grader_database_url)
+        ctx.target.source = root  # tests may read the student's files
+        ctx.target.restart = _watched_restart(watch, started.app, ctx.target.restart)
         if migrated is not None:
             ctx.target.databases["migrated"] = migrated.result()
     return started.app.logs if started.app is not None else None
+
+
+def _watched_restart(watch: engine.Watch, app: run.App,
+                     restart: Callable[[], None] | None) -> Callable[[], None]:
+    """The app's restart, told to the watch: the grader's own restart is no loss of the sandbox,
+    and a failed one is checked at once (a vanished container is not the student's failure)."""
+    assert restart is not None
+
+    def watched() -> None:
+        watch.restarting(app.container)
+        try:
+            restart()
+        finally:
+            watch.restarted(app.container)
+
+    return watched
 
 
 def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
@@ -151,10 +155,6 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
                               database_url=database_url)
     stack.callback(svc.stop)
     timings["database_ready"] = round(time.monotonic() - t, 2)
-    if _reference_needed(spec, ctx, log):
-        ref_app, ref_db = reference.start_local(spec, svc, workdir=workdir, log=log)
-        stack.callback(ref_app.stop)
-        ctx.reference = ref_app.target(ref_db)
     env = run.expand_env(spec.runtime, svc.values)
     app = local.LocalApp.for_runtime(root, env, workdir / "app.log", spec.runtime, venv)
     stack.callback(app.stop)
@@ -177,6 +177,7 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
     else:
         ctx.started = True
         ctx.target = app.target(svc.grader_database_url)
+        ctx.target.source = root  # tests may read the student's files
         if migrated is not None:
             ctx.target.databases["migrated"] = migrated
     timings["app_ready"] = round(time.monotonic() - t, 2)
@@ -187,6 +188,7 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
           seed: int = 0, ref: str | None = None, runtime: str = "docker", database_url: str | None = None,
           visible_only: bool = False, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
           build_timeout: float = 600.0, no_cache: bool = False, isolate: bool = True,
+          run_id: str | None = None, deadline: float = 300.0, shield_host: bool = True,
           log: Log = _quiet) -> Result:
     """Grade one submission.
 
@@ -195,7 +197,12 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
     visible items (a student's self-check); the others are counted in `Result.hidden`.
     `isolate`: the app's network has no route out and the grader talks to containers by IP (Linux
     engines); without it, ports are published on 127.0.0.1. `database_url`: local mode only, a
-    Postgres server to create the run's databases on instead of a throwaway cluster."""
+    Postgres server to create the run's databases on instead of a throwaway cluster. `run_id`:
+    the label of everything the run creates (default: a new random one). `deadline`: seconds all
+    the checks' requests to the app may take together (the build and the start have their own
+    limits); past it, later requests fail at once and the result names why. `shield_host`: refuse
+    to run the submission in Docker unless the firewall keeping its networks away from this host's
+    services is in place (grader.firewall); off for a student's self-check of their own code."""
     spec = assignments.load(assignment)
     items = [i for i in spec.items if i.visibility == "visible"] if visible_only else spec.items
     hidden = [i for i in spec.items if i not in items]
@@ -203,8 +210,9 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                     submission=str(submission_path), seed=seed, status=Status.GRADED,
                     max_score=round(sum(i.points for i in items), 2), hidden=len(hidden),
                     hidden_points=round(sum(i.points for i in hidden), 2))
-    run_id = uuid.uuid4().hex[:12]
+    run_id = run_id or uuid.uuid4().hex[:12]
     result.run_id = run_id
+    watch = engine.Watch()  # follows the Docker sandbox once there is one
     timings = result.timings
     begin = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")
@@ -227,18 +235,31 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                 ctx.build_reason = ctx.start_reason = f"the submission was refused: {exc}"
                 ctx.built = False
                 root = None
+            if root is not None and reference.needed(spec):
+                # alone, before the submission's app starts: nothing of the student's can reach it
+                t = time.monotonic()
+                ctx.reference_traces = reference.traces(
+                    spec, seed, runtime=runtime, postgres_image=postgres_image, isolate=isolate,
+                    database_url=database_url, log=log)
+                timings["reference"] = round(time.monotonic() - t, 2)
             logs = None
             if root is not None and runtime == "docker":
                 logs = _docker_up(spec, root, ctx, result, stack, pool, run_id=run_id,
                                   postgres_image=postgres_image, build_timeout=build_timeout,
-                                  no_cache=no_cache, isolate=isolate, log=log)
+                                  no_cache=no_cache, isolate=isolate, shield_host=shield_host,
+                                  watch=watch, log=log)
             elif root is not None:
                 logs = _local_up(spec, root, ctx, result, stack, workdir=work, database_url=database_url,
                                  build_timeout=build_timeout, log=log)
             log("running checks")
             t = time.monotonic()
+            if ctx.target is not None:
+                ctx.target.guard.start_deadline(deadline)
             outcomes = run_checks(ctx, items, timings)
             timings["checks"] = round(time.monotonic() - t, 2)
+            watch.verify()  # a sandbox lost mid-grade: the checks saw something else, no score
+            if ctx.target is not None and ctx.target.guard.stopped:  # the app's doing: still graded
+                result.reason = result.reason or f"Requests to the app stopped: {ctx.target.guard.stopped}."
             if logs is not None:
                 result.app_log = engine.tail(logs())
             if ctx.target is not None:

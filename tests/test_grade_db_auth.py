@@ -34,7 +34,8 @@ def test_reference_scores_full_marks(tmp_path: Path, docker_client: DockerClient
     timings = data["extra_data"]["timings"]
     assert {"build", "database_ready", "app_ready", "checks", "total"} <= set(timings)
     assert "Score 100/100" in done.stderr
-    assert not leftovers(docker_client)
+    run_id = json.loads((out / "full.json").read_text())["run_id"]
+    assert not leftovers(docker_client, runs={run_id})
 
 
 def test_starter_template_scores_above_zero_below_half(tmp_path: Path, docker_client: DockerClient) -> None:
@@ -44,7 +45,7 @@ def test_starter_template_scores_above_zero_below_half(tmp_path: Path, docker_cl
     assert 0 < result.score < 50, result.score
     passed = {i.id for i in result.items if i.passed}
     assert {"image-builds", "app-starts", "health"} <= passed
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
 
 
 def test_buggy_sample_loses_points_where_its_bugs_are(tmp_path: Path, docker_client: DockerClient) -> None:
@@ -59,4 +60,4 @@ def test_buggy_sample_loses_points_where_its_bugs_are(tmp_path: Path, docker_cli
     html = (out / "report.html").read_text()
     assert "curl -i -X POST" in html and "status 201" in html
     assert "Not enough permissions" in html
-    assert not leftovers(docker_client)
+    assert not leftovers(docker_client, runs={result.run_id})
