@@ -3,9 +3,16 @@ fuzzing and every other check.
 
 `AppTransport` (an httpx transport) sends each request within the bounds of the app's `Guard`:
 
+- only to the app: the scheme, host and port of `guard.origin` (the Target's base URL); a request
+  anywhere else — a redirect's `Location`, a link in a body — is refused (`OtherHost`), and no
+  client here follows redirects at all (the 3xx is the answer), so an app cannot point the grader
+  at another service of this machine (the host's firewall filters what apps send, not this);
 - a total time per request — the client's read timeout, counted from the connection to the body's
   last byte on every socket operation, so a server trickling a byte a second is cut too;
-- a body read up to `guard.max_body` bytes, decoded (a compressed bomb is cut the same way);
+- a body read up to `guard.max_body` bytes, both as received and as decoded. Decoding is ours, never
+  more than the cap at a time: one `Content-Encoding` of gzip or deflate (zlib's or raw); a body
+  encoded twice or in anything else (the grader asks for gzip and deflate only) is refused, so 500
+  bytes that unpack to gigabytes cost the memory of the cap and one read, nothing more;
 - a breaker: after `guard.strikes` timeouts in a row, and once the checks' time limit has run out,
   later requests fail at once;
 - sockets bound to `local_address` (the app network's gateway on this host): when that network is
@@ -24,7 +31,8 @@ import http.client
 import io
 import socket
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable
 from typing import Any, cast
 
 import httpcore
@@ -46,6 +54,10 @@ _END: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 class NoAnswer(httpx.TransportError):
     """The app gave no usable answer; the message says why."""
+
+
+class OtherHost(NoAnswer):
+    """A request for somewhere other than the app (a redirect's target, a link): never sent."""
 
 
 class NoAnswerError(requests.exceptions.Timeout):
@@ -141,12 +153,51 @@ def _as_httpx(exc: Exception) -> httpx.TransportError:
     return kind(str(exc) or type(exc).__name__)
 
 
-class _Chunks(httpx.SyncByteStream):
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
+def _origin(url: httpx.URL) -> tuple[bytes, bytes, int | None]:
+    """Scheme, host and port (the scheme's default when not written)."""
+    return (
+        url.raw_scheme,
+        url.raw_host,
+        url.port or {b"http": 80, b"https": 443}.get(url.raw_scheme),
+    )
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._chunks
+
+def _site(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"[:100]
+
+
+def _codings(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """The body's content codings, outermost last (`identity` is none)."""
+    values = (
+        value.decode("latin-1") for name, value in headers if name.lower() == b"content-encoding"
+    )
+    parts = (part.strip().lower() for value in values for part in value.split(","))
+    return [part for part in parts if part and part != "identity"]
+
+
+class _Inflater:
+    """One gzip or deflate layer, decoded into the body up to a size: the input that would unpack
+    further waits in zlib's `unconsumed_tail` (at most the read it came with), never unpacked."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        # deflate: zlib's wrapper or raw deflate (both are seen), told apart by the first 2 bytes
+        self._zlib = zlib.decompressobj(31) if coding != "deflate" else None
+        self._head = b""
+
+    def decode(self, data: bytes, body: bytearray, size: int) -> None:
+        """Append `data` decoded to `body`, stopping once `body` holds `size` bytes; what follows
+        the end of the compressed stream is dropped."""
+        if self._zlib is None:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, b""
+            wrapped = data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0
+            self._zlib = zlib.decompressobj(15 if wrapped else -15)
+        while data and len(body) < size and not self._zlib.eof:
+            body += self._zlib.decompress(data, size - len(body))
+            data = self._zlib.unconsumed_tail
 
 
 class AppTransport(httpx.BaseTransport):
@@ -173,6 +224,14 @@ class AppTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         what = f"{request.method} {request.url.path}"
+        app = httpx.URL(self._guard.origin) if self._guard.origin else None
+        if app is None or _origin(request.url) != _origin(app):
+            raise OtherHost(
+                f"{what} to {_site(request.url)} not sent: not the app "
+                f"({_site(app) if app else 'none given'}); the grader reaches nothing else "
+                "(a redirect to another host is not followed)",
+                request=request,
+            )
         seconds, refusal = self._guard.admit(
             what, request.extensions.get("timeout", {}).get("read")
         )
@@ -196,7 +255,7 @@ class AppTransport(httpx.BaseTransport):
                     )
                 )
                 try:
-                    body = self._read(answer, request)
+                    body, problem = self._read(answer)
                 finally:
                     answer.close()
             except httpcore.TimeoutException as exc:
@@ -212,10 +271,8 @@ class AppTransport(httpx.BaseTransport):
         finally:
             _END.reset(token)
         self._guard.answered()
-        if body is None:
-            raise NoAnswer(
-                f"{what}: the body exceeded {self._guard.max_body / 2**20:g} MB", request=request
-            )
+        if problem:
+            raise NoAnswer(f"{what}: {problem}", request=request)
         headers = httpx.Headers(answer.headers)
         if "content-encoding" in headers:  # the body is decoded already
             del headers["content-encoding"]
@@ -230,21 +287,35 @@ class AppTransport(httpx.BaseTransport):
             },
         )
 
-    def _read(self, answer: httpcore.Response, request: httpx.Request) -> bytes | None:
-        """The decoded body, or None when it is longer than the guard allows."""
-        decoding = httpx.Response(
-            answer.status,
-            headers=answer.headers,
-            request=request,
-            stream=_Chunks(cast(Iterable[bytes], answer.stream)),
-        )
-        chunks, size = [], 0
-        for chunk in decoding.iter_bytes():
-            size += len(chunk)
-            if size > self._guard.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _read(self, answer: httpcore.Response) -> tuple[bytes, str]:
+        """(the decoded body, "") or (b"", why it is not usable). At most the cap (+1 byte, to know
+        it was passed) is held, received or decoded, plus one read waiting to be decoded."""
+        limit = self._guard.max_body
+        codings = _codings(answer.headers)
+        if len(codings) > 1:
+            return b"", (
+                f"the body is encoded {len(codings)} times ({', '.join(codings)[:100]}); "
+                "the grader decodes one layer of gzip or deflate"
+            )
+        if codings and codings[0] not in ("gzip", "x-gzip", "deflate"):
+            return b"", (
+                f"the body is encoded as {codings[0][:40]!r}, which the grader did not ask for "
+                "(it reads gzip and deflate)"
+            )
+        inflater = _Inflater(codings[0]) if codings else None
+        body, received = bytearray(), 0
+        for chunk in cast(Iterable[bytes], answer.stream):
+            received += len(chunk)
+            if inflater is None:
+                body += chunk
+            else:
+                try:
+                    inflater.decode(chunk, body, limit + 1)
+                except zlib.error as exc:
+                    return b"", f"the body is not valid {inflater.coding}: {exc}"
+            if received > limit or len(body) > limit:
+                return b"", f"the body exceeded {limit / 2**20:g} MB"
+        return bytes(body), ""
 
     def close(self) -> None:
         self._pool.close()
@@ -258,10 +329,12 @@ def client(
     limits: httpx.Limits | None = None,
     **kwargs: Any,
 ) -> httpx.Client:
-    """An httpx.Client for the app (kwargs as httpx.Client's: base_url, timeout, ...)."""
+    """An httpx.Client for the app (kwargs as httpx.Client's: base_url, timeout, ...; it never
+    follows redirects)."""
     return httpx.Client(
         transport=AppTransport(guard, local_address, count=count, limits=limits),
         trust_env=False,
+        follow_redirects=False,
         **kwargs,
     )
 
@@ -315,8 +388,6 @@ class RequestsAdapter(requests.adapters.BaseAdapter):
             raise NoAnswerError(str(exc), request=request) from exc
         except httpx.TransportError as exc:
             raise requests.exceptions.ConnectionError(str(exc), request=request) from exc
-        except httpx.DecodingError as exc:
-            raise requests.exceptions.ContentDecodingError(str(exc), request=request) from exc
         received = urllib3.HTTPHeaderDict()
         message = http.client.HTTPMessage()  # what requests reads cookies from
         for name, value in answer.headers.multi_items():
@@ -351,12 +422,19 @@ class RequestsAdapter(requests.adapters.BaseAdapter):
         self._transport.close()
 
 
+def _no_redirect(response: requests.Response) -> None:
+    return None
+
+
 def mount(session: requests.Session, transport: AppTransport) -> requests.Session:
-    """Send every request of `session` through `transport`."""
+    """Send every request of `session` through `transport`; the session follows no redirect (the
+    3xx is the answer, as with `allow_redirects=False`, whatever its caller asks)."""
     adapter = RequestsAdapter(transport)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy, no .netrc credentials from the environment
+    # requests follows what this names; `max_redirects = 0` would raise on every 3xx instead
+    session.get_redirect_target = _no_redirect  # type: ignore[method-assign, assignment]
     return session
 
 

@@ -68,12 +68,14 @@ class Guard:
     Each request has a total time (connect to the body's last byte, not per read), its body is
     read up to `max_body` bytes, and after `strikes` timeouts in a row the app counts as
     unresponsive: later requests fail at once. `start_deadline` bounds all requests together.
-    The messages name the cause, e.g. "GET /things/ did not answer within 10 s".
+    The messages name the cause, e.g. "GET /things/ did not answer within 10 s". Requests go to
+    `origin` only (the app's base URL; its scheme, host and port): None sends nothing anywhere.
     """
 
     def __init__(self, *, timeout: float = 10.0, max_body: int = 2 * 1024 * 1024,
-                 strikes: int = 3) -> None:
+                 strikes: int = 3, origin: str | None = None) -> None:
         self.timeout, self.max_body, self.strikes = timeout, max_body, strikes  # strikes 0: never
+        self.origin = origin  # a Target keeps it at its base_url
         self.stopped = ""  # why later requests are not sent; "" while they are
         self.sent = 0  # requests let through (tests compare it with what the app received)
         self._deadline: float | None = None  # time.monotonic() after which nothing is sent
@@ -147,6 +149,12 @@ class Target:
     # request can leave by another interface; None: any (ports published on 127.0.0.1, local mode)
     local_address: str | None = None
     guard: Guard = field(default_factory=Guard)  # what each request to the app may cost
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ("base_url", "guard") and "guard" in self.__dict__:
+            # the guard's clients reach this app and nothing else, wherever a restart moves it
+            self.guard.origin = self.base_url
 
 
 @dataclass

@@ -67,7 +67,10 @@ def test_requests_leave_from_the_gateway_and_die_with_the_network(
         svc.stop()  # the network and its gateway address are gone
         with (
             appclient.client(
-                Guard(), target.local_address, base_url=target.base_url, timeout=2
+                Guard(origin=target.base_url),
+                target.local_address,
+                base_url=target.base_url,
+                timeout=2,
             ) as http,
             pytest.raises(httpx.ConnectError, match="assign"),
         ):

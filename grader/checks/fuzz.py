@@ -488,7 +488,7 @@ def run_fuzz(
         max_steps=max_steps,
     )
     collector = _Collector()
-    guard = guard or Guard()
+    guard = guard or Guard(origin=base_url)
     with _isolated_globals(), _guarded_sessions(guard, local_address):
         providers: list[Any] = []
         if hooks is not None:

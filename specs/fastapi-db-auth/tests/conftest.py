@@ -36,6 +36,7 @@ import httpx
 import jwt
 import pytest
 
+from grader import appclient
 from grader.testing import Mismatch, expect_equal, expect_json, expect_status
 
 PASSWORD = "correct-horse-42"
@@ -63,11 +64,13 @@ def _fresh_run() -> None:
     _generation = 0
 
 
-def _count_users(base_url: str) -> int:
-    """How many users the app lists (0 when it cannot say). Not recorded: not part of any test."""
+def _count_users(target: Any) -> int:
+    """How many users the app lists (0 when it cannot say). Not recorded: not part of any test;
+    bounded like every request to the app (the app's guard: time, body size, breaker)."""
     total = 0
     try:
-        with httpx.Client(base_url=base_url, timeout=10) as c:
+        with appclient.client(target.guard, target.local_address, base_url=target.base_url,
+                              timeout=httpx.Timeout(10.0, connect=5.0)) as c:
             for page in range(MAX_PAGES):
                 r = c.get("/users/", params={"skip": page * 100, "limit": 100})
                 rows = r.json() if r.status_code == 200 else []
@@ -232,7 +235,7 @@ class Api:
         """A new deterministic e-mail (`local` instead of `<test-name>-<n>` when given)."""
         global _run_tag
         if _run_tag is None:
-            existing = _count_users(self.target.base_url)
+            existing = _count_users(self.target)
             _run_tag = f".r{existing}" if existing else ""
         return f"{local or f'{self._name}-{next(_counter)}'}{_run_tag}@example.com"
 
