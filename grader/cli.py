@@ -250,12 +250,16 @@ def setup(
 
 
 @firewall_app.command("install")
-def firewall_install() -> None:
+def firewall_install(
+    allow: Annotated[list[str] | None, typer.Option(
+        "--allow", help="A private network builds may reach, e.g. a package mirror on the LAN "
+        "(CIDR, repeatable; replaces the stored list, which is kept when no --allow is given)")] = None,
+) -> None:
     """Install the rules (root; idempotent). An isolated grade refuses to run without them."""
     from grader import firewall
 
     try:
-        firewall.install(log=console.print)
+        firewall.install(allow=allow, log=console.print)
     except GraderFault as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(EXIT_FAULT) from None
@@ -315,31 +319,33 @@ def demo(
 
 @app.command()
 def cleanup(
-    all_orphans: Annotated[bool, typer.Option(
-        "--all-orphans", help="Remove every run whose grader is gone (killed, crashed) — the "
-        "default; runs of live graders, here or on other machines, are left alone")] = True,
     run: Annotated[str | None, typer.Option(
         "--run", help="Remove this run's containers, networks, volumes and image, whoever "
         "owns it (a run id: the `run_id` of a result's full.json)")] = None,
 ) -> None:
-    """Remove containers, networks, volumes and images left by graders that died."""
+    """Remove containers, networks, volumes and images left by graders that died (killed,
+    crashed); runs of live graders, here or on other machines, are left alone."""
     from grader import engine
 
     try:
         client = engine.connect()
-        if run is not None:
-            removed, kept = engine.cleanup(client, run), {}
-        else:
-            reaped = engine.reap_orphans(client)
-            removed, kept = reaped.removed, reaped.kept
+        reaped = engine.cleanup(client, run) if run is not None else engine.reap_orphans(client)
     except GraderFault as exc:
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(EXIT_FAULT) from None
-    console.print(f"removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
+    except engine.ENGINE_ERRORS as exc:
+        console.print(f"[yellow]the Docker engine failed: {engine.failure(exc)}[/]")
+        raise typer.Exit(EXIT_FAULT) from None
+    console.print(f"removed {len(reaped.removed)} object(s)"
+                  + "".join(f"\n  {r}" for r in reaped.removed))
     why = {"alive": "its grader is running",
            "elsewhere": "its grader runs elsewhere (another machine or container)"}
-    for run_id, state in sorted(kept.items()):
+    for run_id, state in sorted(reaped.kept.items()):
         console.print(f"kept run {run_id}: {why[state]} (`grader cleanup --run {run_id}` forces)")
+    if reaped.failed:
+        console.print(f"[yellow]could not remove {len(reaped.failed)} object(s):[/]"
+                      + "".join(f"\n  {f}" for f in reaped.failed))
+        raise typer.Exit(EXIT_FAULT)
 
 
 @images_app.command("build-offline")

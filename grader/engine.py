@@ -19,9 +19,9 @@ at their start, `grader cleanup`), and a batch reaps each child's run as soon as
 
 A run's sandbox (`Watch`): a grade follows the engine's events for its run, and before it scores
 it checks that its app, its Postgres and its network are still the ones it started. A container or
-network removed, paused, stopped or restarted by anyone but the grader, or an engine that stopped
-or restarted during the grade (its event stream breaks), is a grader fault: the result is "not
-graded", never a score computed from whatever answered instead.
+network removed, paused, stopped or restarted by anyone but the grader, or an engine that stopped,
+restarted or failed during the grade (its event stream breaks, a call fails), is a grader fault:
+the result is "not graded", never a score computed from whatever answered instead.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 from docker import DockerClient
 
 from grader.core import CACHE_DIR, LABEL, GraderFault
@@ -61,6 +62,16 @@ RUNS_DIR = CACHE_DIR / "runs"
 LEGACY_GRACE = 2 * 3600.0  # seconds: objects without an owner count as orphaned after this age
 SUBMISSION_IMAGE = "api-grader-sub"  # repository of submission images (removed after each grade)
 MIN_FREE_BYTES = 2 * 1024**3  # a build needs at least this much free on the engine's disk
+# What a call to the engine raises when the engine fails: its own errors, and the HTTP client's
+# (a connection refused or cut while the engine stops or restarts is not wrapped by the SDK).
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def failure(exc: Exception) -> str:
+    """An engine error in a few words (the HTTP client's own text runs to several lines)."""
+    if isinstance(exc, docker.errors.APIError):
+        return f"{exc.status_code} {exc.explanation or ''}".strip()[:300]
+    return type(exc).__name__
 
 
 def connect(timeout: int = 120) -> DockerClient:
@@ -259,13 +270,30 @@ def _name(kind: str, obj: Any) -> str:
     return ", ".join(_submission_tags(obj)) if kind == "image" else str(obj.name)
 
 
-def cleanup(client: DockerClient, run_id: str) -> list[str]:
-    """Remove run `run_id`'s containers, networks, volumes and submission image, whoever owns it."""
-    removed: list[str] = []
+@dataclass
+class Reaped:
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "<object>: <why>", still there
+    kept: dict[str, str] = field(default_factory=dict)  # run id -> "alive" / "elsewhere"
+
+
+def cleanup(client: DockerClient, run_id: str) -> Reaped:
+    """Remove run `run_id`'s containers, networks, volumes and submission image, whoever owns it.
+    Never raises (it runs on the way out of a grade, whatever ended it): what the engine did not
+    remove is listed in `failed`, and a later reaping removes it once its owner is gone.
+
+    A submission's image goes with the layers no other image uses; shared layers stay (base
+    images', the reference's, a concurrent grade's), so does an image a container still uses."""
+    reaped = Reaped()
     order = {"container": 0, "volume": 1, "network": 2, "image": 3}  # users before what they use
-    found = sorted(_objects(client, run_id), key=lambda o: order[o[0]])
+    try:
+        found = sorted(_objects(client, run_id), key=lambda o: order[o[0]])
+    except ENGINE_ERRORS as exc:
+        reaped.failed.append(f"run {run_id}: the Docker engine did not answer ({failure(exc)})")
+        return reaped
     for kind, obj, _, _ in found:
-        with contextlib.suppress(docker.errors.NotFound):
+        name = f"{kind} {_name(kind, obj)}"
+        try:
             if kind == "container":
                 obj.remove(force=True, v=True)
             elif kind == "volume":
@@ -274,22 +302,14 @@ def cleanup(client: DockerClient, run_id: str) -> list[str]:
                 obj.remove()
             else:
                 for tag in _submission_tags(obj):
-                    remove_image(client, tag)
-            removed.append(f"{kind} {_name(kind, obj)}")
-    return removed
-
-
-def remove_image(client: DockerClient, tag: str) -> None:
-    """Remove a submission's image and the layers no other image uses. Shared layers stay (base
-    images', the reference's, a concurrent grade's), so does anything still in use."""
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-        client.images.remove(tag, noprune=False)
-
-
-@dataclass
-class Reaped:
-    removed: list[str] = field(default_factory=list)
-    kept: dict[str, str] = field(default_factory=dict)  # run id -> "alive" / "elsewhere"
+                    client.images.remove(tag, noprune=False)
+        except docker.errors.NotFound:
+            continue  # gone already, not by this call
+        except ENGINE_ERRORS as exc:
+            reaped.failed.append(f"{name}: {failure(exc)}")
+        else:
+            reaped.removed.append(name)
+    return reaped
 
 
 def reap_orphans(client: DockerClient) -> Reaped:
@@ -298,7 +318,9 @@ def reap_orphans(client: DockerClient) -> Reaped:
     for run in runs(client).values():
         state = verdict(run.owner, run.newest, me)
         if state == "gone":
-            reaped.removed += cleanup(client, run.id)
+            done = cleanup(client, run.id)
+            reaped.removed += done.removed
+            reaped.failed += done.failed
         else:
             reaped.kept[run.id] = state
     _sweep_leases()
@@ -307,7 +329,7 @@ def reap_orphans(client: DockerClient) -> Reaped:
 
 def reap_quietly(client: DockerClient) -> None:
     """reap_orphans for the start of a command: an engine error here is no reason not to grade."""
-    with contextlib.suppress(docker.errors.DockerException, GraderFault):
+    with contextlib.suppress(*ENGINE_ERRORS, GraderFault):
         reap_orphans(client)
 
 
@@ -400,7 +422,7 @@ class Watch:
 
     def container(self, container: Any, role: str) -> None:
         self._containers[container.id] = _Watched(role, container.attrs["State"]["StartedAt"])
-        with contextlib.suppress(docker.errors.NotFound):  # gone already: `check` says so
+        with contextlib.suppress(*ENGINE_ERRORS):  # gone already, or the engine: `check` says so
             container.reload()
             self._containers[container.id].started = container.attrs["State"]["StartedAt"]
 
@@ -413,7 +435,7 @@ class Watch:
 
     def restarted(self, container: Any) -> None:
         """After the grader's restart (done or failed): its new start time, or the loss seen."""
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):
             container.reload()
             self._containers[container.id].started = container.attrs["State"]["StartedAt"]
         self.check()
@@ -431,6 +453,13 @@ class Watch:
     def _loss(self, client: DockerClient) -> str:
         if self._lost:
             return self._lost
+        try:
+            return self._changed(client)
+        except ENGINE_ERRORS as exc:  # stopping, restarting, or gone: what it runs is unknown
+            return f"the Docker engine failed during the grade ({failure(exc)})"
+
+    def _changed(self, client: DockerClient) -> str:
+        """What the engine shows of the sandbox that the grader did not do ("" if nothing)."""
         for cid, watched in self._containers.items():
             with self._lock:
                 actions = list(self._actions.get(cid, []))

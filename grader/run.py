@@ -23,7 +23,7 @@ from docker.types import LogConfig
 from grader import appclient
 from grader.assignment import Runtime
 from grader.core import GraderFault, Guard, Target, free_port
-from grader.engine import tail
+from grader.engine import ENGINE_ERRORS, tail
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class App:
         return [str(row[column]) for row in top["Processes"]]
 
     def stop(self) -> None:
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):  # on the way out: the run's cleanup retries
             self.container.remove(force=True, v=True)
 
 
@@ -108,8 +108,8 @@ def expand_env(runtime: Runtime, values: dict[str, str]) -> dict[str, str]:
 NOBODY = "65534:65534"
 
 
-def _sandbox(limits: Limits, user: str | None) -> dict[str, object]:
-    """Container settings every student container gets."""
+def sandbox(limits: Limits, user: str | None) -> dict[str, object]:
+    """Container settings every student container (and its Postgres) gets."""
     return dict(mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
                 pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"], init=True,
                 log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
@@ -136,7 +136,7 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
     while True:
         try:
             container = client.containers.run(image, detach=True, name=name, environment=env, labels=labels,
-                                              network=network, ports=ports, **_sandbox(limits, user))
+                                              network=network, ports=ports, **sandbox(limits, user))
         except docker.errors.APIError as exc:
             if exc.is_client_error():
                 return Started(None, time.monotonic() - begin,
@@ -158,12 +158,16 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
 def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],
              network: str, labels: dict[str, str], timeout: float = 120.0,
              limits: Limits = Limits()) -> tuple[int | None, str]:
-    """Run `command` in the image to completion: (exit code or None on timeout, log tail).
-    As nobody when the image would run as root, and once more as the image says if that fails."""
+    """Run exactly `command` in the image to completion: (exit code or None on timeout, log tail).
+    The image's ENTRYPOINT is replaced by the command's program (an entrypoint that ignored its
+    arguments would run instead of the command). As nobody when the image would run as root, and
+    once more as the image says if that fails."""
     users = [NOBODY, None] if _root_image(client, image) else [None]
     for user in users:
-        container = client.containers.run(image, command=command, detach=True, environment=env,
-                                          labels=labels, network=network, **_sandbox(limits, user))
+        # the program as the entrypoint: unlike an empty one, no engine reads it as "the image's"
+        container = client.containers.run(image, entrypoint=command[:1], command=command[1:],
+                                          detach=True, environment=env, labels=labels,
+                                          network=network, **sandbox(limits, user))
         try:
             try:
                 code: int | None = int(container.wait(timeout=timeout)["StatusCode"])
@@ -216,7 +220,8 @@ def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None],
     Each poll may take 3 s in all and read 2 MB (grader.appclient); `local_address` as Target's."""
     end = time.monotonic() + deadline
     interval, last = 0.1, "no answer yet"
-    with appclient.client(Guard(strikes=0), local_address, timeout=httpx.Timeout(3.0, connect=1.0)) as http:
+    with appclient.client(Guard(strikes=0, origin=url), local_address,
+                          timeout=httpx.Timeout(3.0, connect=1.0)) as http:
         while True:
             try:
                 response = http.get(url)

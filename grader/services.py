@@ -23,15 +23,39 @@ from testcontainers.core.network import Network
 from grader import firewall
 from grader.assignment import Assignment
 from grader.core import GraderFault
-from grader.run import Limits, _sandbox
+from grader.engine import ENGINE_ERRORS
+from grader.run import Limits, sandbox
 
 DB_ALIAS = "db"
 DEFAULT_POSTGRES_IMAGE = "postgres:15"
 SUPERUSER = "grader"
-# A server process per connection, the shared buffers, and what a student's queries ask for (any
-# role may raise its own work_mem) all stay inside these.
-POSTGRES_LIMITS = Limits(memory="1g", cpus=1.0, pids=256)
+# The server writes only to memory (tmpfs), never to the engine's disk: a student's role that
+# inserts without end fills its own tmpfs ("No space left on device": its statement fails) and
+# nothing else. The WAL has a tmpfs of its own, so full tables never stop the server itself.
+DATA_DIR = "/pg/data"
+WAL_DIR = "/pg/wal"
+POSTGRES_TMPFS = {
+    # Sticky and open to all (like /tmp): the image's postgres user makes its own 0700 directory
+    # inside, whatever its uid (100 in ours, 999 in the official image). Paths no image has: on
+    # a directory of the image, the engine gives the tmpfs that directory's mode instead.
+    DATA_DIR: "size=512m,mode=1777",
+    WAL_DIR: "size=160m,mode=1777",  # max_wal_size below, with room for a checkpoint's lag
+    "/var/run/postgresql": "size=8m,mode=1777",  # the socket and its lock file
+    "/tmp": "size=16m,mode=1777",  # the entrypoint's password file
+}
+# tmpfs pages count against the container's memory: the tmpfs sizes above plus a server process
+# per connection, the shared buffers, and what a student's queries ask for (any role may raise
+# its own work_mem) all stay inside these.
+POSTGRES_LIMITS = Limits(memory="1792m", cpus=1.0, pids=256)
 CONNECTION_LIMIT = 50  # per database role: room for an app's pools, not for every server slot
+# Only a superuser may change these. A throwaway database: durability buys nothing here, and
+# skipping fsync makes initdb, migrations and every insert faster (the official image and ours
+# both pass the command's `-c` to the server).
+POSTGRES_SETTINGS = {
+    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+    "max_wal_size": "64MB", "min_wal_size": "32MB",  # a checkpoint well before the WAL's tmpfs fills
+    "temp_file_limit": "256MB",  # per process: sorts and hashes that spill fail instead
+}
 
 # Poll readiness every 0.2 s (the default is 1 s), for at most 60 s.
 testcontainers_config.sleep_time = 0.2
@@ -59,10 +83,11 @@ class Services:
         return _url(role, password, f"{DB_ALIAS}:5432", name), _url(role, password, server, name)
 
     def stop(self) -> None:
+        """On the way out of a grade: never raises (the run's cleanup and the reaper retry)."""
         if self.postgres is not None:
-            with contextlib.suppress(docker.errors.DockerException):
+            with contextlib.suppress(*ENGINE_ERRORS):
                 self.postgres.stop()
-        with contextlib.suppress(docker.errors.DockerException, AssertionError):
+        with contextlib.suppress(*ENGINE_ERRORS, AssertionError):
             self.network.remove()
 
 
@@ -87,14 +112,15 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     pg = PostgresContainer(image=postgres_image, username=SUPERUSER, password=password,
                            dbname="postgres", driver=None)
     # The app's sandbox, as the image's `postgres` user: run as root, the entrypoint would need
-    # CHOWN, FOWNER, SETUID and SETGID to hand the data directory over and drop to that user; the
-    # image's directories already belong to it, so the server starts with no capability at all.
+    # CHOWN, FOWNER, SETUID and SETGID to hand the data directory over and drop to that user; it
+    # makes its directories in the tmpfs mounts itself, so the server starts with no capability
+    # at all. A read-only root: nothing of a run is ever written to the engine's disk.
     pg.with_network(network).with_network_aliases(DB_ALIAS).with_kwargs(
-        labels=labels, **_sandbox(POSTGRES_LIMITS, "postgres"))
-    # A throwaway database: durability buys nothing here, and skipping fsync makes initdb,
-    # migrations and every insert faster (both the official image and ours honour these).
-    pg.with_env("POSTGRES_INITDB_ARGS", "--no-sync")
-    pg.with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        labels=labels, read_only=True, **sandbox(POSTGRES_LIMITS, "postgres"))
+    pg.tmpfs.update(POSTGRES_TMPFS)  # with_tmpfs_mount takes a size, not a mode
+    pg.with_env("PGDATA", f"{DATA_DIR}/pgdata")
+    pg.with_env("POSTGRES_INITDB_ARGS", f"--no-sync --waldir={WAL_DIR}/pg_wal")
+    pg.with_command(" ".join(["postgres", *(f"-c {k}={v}" for k, v in POSTGRES_SETTINGS.items())]))
     services.postgres = pg
     try:
         client.images.get(postgres_image)

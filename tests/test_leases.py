@@ -24,7 +24,7 @@ from mini_assignment import make_submission
 
 from grader import engine
 from grader.batch import run_batch
-from grader.core import LABEL, Status
+from grader.core import LABEL, GraderFault, Status
 from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
@@ -64,9 +64,13 @@ def holders(docker_client: DockerClient) -> Iterator[list[tuple[subprocess.Popen
         engine.cleanup(docker_client, run_id)
 
 
-def _hold(holders: list[tuple[subprocess.Popen[str], str, str]]) -> tuple[subprocess.Popen[str], str, Path]:
+def _hold(
+    holders: list[tuple[subprocess.Popen[str], str, str]],
+) -> tuple[subprocess.Popen[str], str, Path]:
     run_id = f"test-lease-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, run_id], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, run_id], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     holders.append((proc, run_id, line[0] if line else ""))
@@ -79,8 +83,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     proc.wait()
 
 
-def test_only_runs_whose_grader_is_gone_are_reaped(mini: Path, tmp_path: Path, docker_client: DockerClient,
-                                                   holders: list[tuple[subprocess.Popen[str], str, str]]) -> None:
+def test_only_runs_whose_grader_is_gone_are_reaped(
+    mini: Path,
+    tmp_path: Path,
+    docker_client: DockerClient,
+    holders: list[tuple[subprocess.Popen[str], str, str]],
+) -> None:
     live, live_container, _ = _hold(holders)
     dead, dead_container, dead_lease = _hold(holders)
     _kill(dead)
@@ -94,8 +102,20 @@ def test_only_runs_whose_grader_is_gone_are_reaped(mini: Path, tmp_path: Path, d
     dead, dead_container, _ = _hold(holders)
     _kill(dead)
     (tmp_path / "empty").mkdir()
-    done = subprocess.run(_cli("batch", str(tmp_path / "empty"), "--assignment", str(mini), "--out",
-                               str(tmp_path / "out")), capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        _cli(
+            "batch",
+            str(tmp_path / "empty"),
+            "--assignment",
+            str(mini),
+            "--out",
+            str(tmp_path / "out"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert _exists(docker_client, live_container), "a batch's start removed a live grader's run"
     assert not _exists(docker_client, dead_container), "a batch's start left a dead grader's run"
@@ -106,19 +126,23 @@ def test_only_runs_whose_grader_is_gone_are_reaped(mini: Path, tmp_path: Path, d
     assert not _exists(docker_client, live_container)
 
 
-def test_cleanup_run_forces_one_run(docker_client: DockerClient,
-                                    holders: list[tuple[subprocess.Popen[str], str, str]]) -> None:
+def test_cleanup_run_forces_one_run(
+    docker_client: DockerClient, holders: list[tuple[subprocess.Popen[str], str, str]]
+) -> None:
     _hold(holders)
     _, container, _ = _hold(holders)
     run_id = holders[-1][1]
-    done = subprocess.run(_cli("cleanup", "--run", run_id), capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        _cli("cleanup", "--run", run_id), capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert not _exists(docker_client, container)
     assert _exists(docker_client, holders[0][2]), "--run removes that run only"
 
 
-def test_runs_of_other_machines_and_older_graders_are_judged_by_their_labels(tmp_path: Path) -> None:
+def test_runs_of_other_machines_and_older_graders_are_judged_by_their_labels(
+    tmp_path: Path,
+) -> None:
     """The reaper's rule on labels alone (no Docker): only an owner known to be gone is reaped."""
     me = engine.Owner.me()
     now = time.time()
@@ -129,18 +153,29 @@ def test_runs_of_other_machines_and_older_graders_are_judged_by_their_labels(tmp
     unheld = tmp_path / "dead.lock"
     unheld.touch()
     dead_process = f"{me.pidns}/{me.pid}/1"  # our pid, another start time: a process long gone
-    assert engine.verdict({**ours, engine.LEASE: str(unheld), engine.PROCESS: dead_process}, now, me) == "gone"
+    assert (
+        engine.verdict({**ours, engine.LEASE: str(unheld), engine.PROCESS: dead_process}, now, me)
+        == "gone"
+    )
     missing = str(tmp_path / "missing.lock")
-    assert engine.verdict({**ours, engine.LEASE: missing, engine.PROCESS: dead_process}, now, me) == "gone"
+    assert (
+        engine.verdict({**ours, engine.LEASE: missing, engine.PROCESS: dead_process}, now, me)
+        == "gone"
+    )
     # a lease this namespace cannot see: the owner's process decides (alive: ours)
-    assert engine.verdict({**ours, engine.LEASE: missing, engine.MOUNTS: "other"}, now, me) == "alive"
-    assert engine.verdict({**ours, engine.MOUNTS: "other", engine.PROCESS: "other/1/1"}, now, me) == "elsewhere"
+    assert (
+        engine.verdict({**ours, engine.LEASE: missing, engine.MOUNTS: "other"}, now, me) == "alive"
+    )
+    assert (
+        engine.verdict({**ours, engine.MOUNTS: "other", engine.PROCESS: "other/1/1"}, now, me)
+        == "elsewhere"
+    )
     # graders before leases labelled only the run: orphaned once older than any grade lasts
     assert engine.verdict({}, now - 60, me) == "alive"
     assert engine.verdict({}, now - engine.LEGACY_GRACE - 60, me) == "gone"
 
 
-SLOW_APP = '''
+SLOW_APP = """
 import json, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -156,19 +191,32 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
-'''
+"""
 
 
 @pytest.mark.parametrize("action", ["remove", "stop", "restart"])
-def test_sandbox_lost_mid_grade_is_not_graded(action: str, mini: Path, tmp_path: Path,
-                                              docker_client: DockerClient) -> None:
+def test_sandbox_lost_mid_grade_is_not_graded(
+    action: str, mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     """Someone else removes, stops or restarts the app while the checks run: not graded, exit 2,
     never a score from whatever answered (a restarted app would even have scored 100)."""
     sub = make_submission(tmp_path / "slow")
     (sub / "app.py").write_text(SLOW_APP)
     run_id = f"test-lost-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o"),
-                                 "--run-id", run_id), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli(
+            "grade",
+            str(sub),
+            "--assignment",
+            str(mini),
+            "--out",
+            str(tmp_path / "o"),
+            "--run-id",
+            run_id,
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if "running checks" in line:
@@ -181,19 +229,23 @@ def test_sandbox_lost_mid_grade_is_not_graded(action: str, mini: Path, tmp_path:
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert data["extra_data"]["status"] == "not_graded" and "score" not in data
     verb = {"remove": "removed", "stop": "stopped", "restart": "restarted"}[action]
-    assert f"the app's container was {verb} by something other than the grader" in data["extra_data"]["reason"]
+    assert (
+        f"the app's container was {verb} by something other than the grader"
+        in data["extra_data"]["reason"]
+    )
     assert not engine.leftovers(docker_client, runs={run_id})
 
 
 class _Relay:
     """A unix socket relayed to the engine's; `drop()` cuts every connection open now, as an
-    engine that stops or restarts does (new connections work again)."""
+    engine that stops or restarts does (new connections work again); `stop()` also refuses new
+    ones, as an engine that is down does."""
 
     def __init__(self, path: Path) -> None:
         self.server = socket.socket(socket.AF_UNIX)
         self.server.bind(str(path))
         self.server.listen()
-        self.open: list[socket.socket] = []
+        self.open: list[tuple[socket.socket, socket.socket, bytes]] = []  # + the first request
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -202,11 +254,16 @@ class _Relay:
                 near, _ = self.server.accept()
             except OSError:
                 return
-            far = socket.socket(socket.AF_UNIX)
-            far.connect("/var/run/docker.sock")
-            self.open += [near, far]
-            for a, b in ((near, far), (far, near)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._connect, args=(near,), daemon=True).start()
+
+    def _connect(self, near: socket.socket) -> None:
+        first = near.recv(65536)
+        far = socket.socket(socket.AF_UNIX)
+        far.connect("/var/run/docker.sock")
+        far.sendall(first)
+        self.open.append((near, far, first))
+        for a, b in ((near, far), (far, near)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -216,10 +273,18 @@ class _Relay:
         except OSError:
             pass
 
-    def drop(self) -> None:
-        for sock in self.open:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def drop(self, keep: bytes | None = None) -> None:
+        """Cut every connection but those whose first request contains `keep`."""
+        for near, far, first in self.open:
+            if keep is None or keep not in first:
+                for sock in (near, far):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self, keep: bytes | None = None) -> None:
+        self.server.shutdown(socket.SHUT_RDWR)  # wakes accept() (a close alone would not) and
+        self.server.close()  # refuses new connections
+        self.drop(keep)
 
 
 def test_engine_restart_during_a_grade_is_a_loss(tmp_path: Path) -> None:
@@ -240,25 +305,142 @@ def test_engine_restart_during_a_grade_is_a_loss(tmp_path: Path) -> None:
     relay.server.close()
 
 
-def test_the_submission_image_goes_with_its_grade(mini: Path, tmp_path: Path,
-                                                  docker_client: DockerClient) -> None:
+def test_an_engine_that_stops_answering_is_a_loss(
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
+    """The engine refuses every call while the event stream still looks open (it has not noticed
+    yet): the watch reports the loss instead of raising the HTTP client's error, and the run's
+    cleanup on the way out says what it could not remove instead of raising."""
+    relay = _Relay(tmp_path / "engine.sock")
+    client = DockerClient(base_url=f"unix://{tmp_path / 'engine.sock'}")
+    run_id = f"test-watch-{uuid.uuid4().hex[:8]}"
+    app = docker_client.containers.run(
+        "python:3.11-slim",
+        ["sleep", "120"],
+        detach=True,
+        network_mode="none",
+        labels=engine.labels(run_id),
+    )
+    watch = engine.Watch()
+    try:
+        watch.start(client, run_id)
+        watch.container(client.containers.get(app.id), "the app")
+        assert watch.check() == ""
+        relay.stop(keep=b"/events")  # the event stream stays open
+        assert watch.check() == "the Docker engine failed during the grade (ConnectionError)"
+        with pytest.raises(GraderFault, match="sandbox was lost"):
+            watch.verify()
+        cleaned = engine.cleanup(client, run_id)
+        assert cleaned.removed == [] and cleaned.failed == [
+            f"run {run_id}: the Docker engine did not answer (ConnectionError)"
+        ]
+    finally:
+        watch.close()
+        engine.cleanup(docker_client, run_id)
+    assert not engine.leftovers(docker_client, runs={run_id})
+
+
+def test_an_engine_restart_during_a_grade_is_not_graded(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    """`grader grade` talks to the engine through a relay that goes down while the checks run:
+    "not graded", exit 2, no traceback — the way out (stopping the app and Postgres, removing
+    the run) meets the same dead engine and must not hide the first fault."""
+    relay = _Relay(tmp_path / "engine.sock")
+    sub = make_submission(tmp_path / "slow")
+    (sub / "app.py").write_text(SLOW_APP)
+    run_id = f"test-engine-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        _cli(
+            "grade",
+            str(sub),
+            "--assignment",
+            str(mini),
+            "--out",
+            str(tmp_path / "o"),
+            "--run-id",
+            run_id,
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'engine.sock'}"},
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if "running checks" in line:
+                break
+        relay.stop()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 2, err
+    finally:
+        proc.kill()
+        engine.cleanup(docker_client, run_id)
+    assert "Traceback" not in err, err
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["extra_data"]["status"] == "not_graded" and "score" not in data
+    assert "the Docker engine" in data["extra_data"]["reason"], data["extra_data"]["reason"]
+    assert not engine.leftovers(docker_client, runs={run_id})
+
+
+def test_cleanup_says_what_it_could_not_remove(tmp_path: Path, docker_client: DockerClient) -> None:
+    """A run's image that another run's container still uses stays: reported as not removed
+    (by `grader cleanup --run` too, exit 2), never as removed."""
+    run_id, other = (f"test-clean-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    tag = f"{engine.SUBMISSION_IMAGE}:{run_id}"
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nLABEL purpose=test\n")
+    docker_client.images.build(
+        path=str(tmp_path), tag=tag, labels=engine.labels(run_id), rm=True, forcerm=True
+    )
+    try:
+        docker_client.containers.run(
+            tag, ["sleep", "120"], detach=True, network_mode="none", labels=engine.labels(other)
+        )
+        cleaned = engine.cleanup(docker_client, run_id)
+        assert cleaned.removed == [] and len(cleaned.failed) == 1, cleaned
+        assert cleaned.failed[0].startswith(f"image {tag}: 409"), cleaned
+        done = subprocess.run(
+            _cli("cleanup", "--run", run_id),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2 and "could not remove 1 object(s)" in done.stderr, done.stderr
+        assert "removed 0 object(s)" in done.stderr
+    finally:
+        engine.cleanup(docker_client, other)
+        engine.cleanup(docker_client, run_id)
+    assert not engine.leftovers(docker_client, runs={run_id, other})
+
+
+def test_the_submission_image_goes_with_its_grade(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     result = grade(submission_path=make_submission(tmp_path / "good"), assignment=mini)
     assert result.status is Status.GRADED and result.score == 100
     assert not docker_client.images.list(filters={"label": f"{LABEL}={result.run_id}"})
     assert docker_client.images.list(name="python:3.11-slim"), "the base image stays"
 
 
-def test_a_full_disk_refuses_to_build(mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_refuses_to_build(
+    mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine, "MIN_FREE_BYTES", 10**18)
     result = grade(submission_path=make_submission(tmp_path / "good"), assignment=mini)
     assert result.status is Status.NOT_GRADED
     assert "a build needs" in result.reason
 
 
-def test_a_batch_reaps_the_child_it_had_to_kill(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    make_submission(tmp_path / "class" / "slow", cmd='["sleep", "3600"]')  # never healthy: 8 s start
-    latest = run_batch(source=tmp_path / "class", assignment=str(mini), out=tmp_path / "out", retries=0,
-                       timeout=5)
+def test_a_batch_reaps_the_child_it_had_to_kill(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    make_submission(
+        tmp_path / "class" / "slow", cmd='["sleep", "3600"]'
+    )  # never healthy: 8 s start
+    latest = run_batch(
+        source=tmp_path / "class", assignment=str(mini), out=tmp_path / "out", retries=0, timeout=5
+    )
     entry = latest["slow"]
     assert entry["status"] == "not_graded" and "longer than 5 s" in entry["reason"]
     assert not engine.leftovers(docker_client, runs={entry["run_id"]})

@@ -29,8 +29,11 @@ PROBE_IMAGE = "postgres:15"  # has psql; runs as the app would (run.run_once's s
 
 def _write_spec(root: Path) -> Path:
     (root / "tests").mkdir(parents=True)
-    (root / "openapi.yaml").write_text("openapi: 3.1.0\ninfo: {title: pg, version: '1'}\npaths: {}\n")
-    (root / "assignment.yaml").write_text(textwrap.dedent("""
+    (root / "openapi.yaml").write_text(
+        "openapi: 3.1.0\ninfo: {title: pg, version: '1'}\npaths: {}\n"
+    )
+    (root / "assignment.yaml").write_text(
+        textwrap.dedent("""
         id: pg-mini
         title: A service with a database
         runtime:
@@ -38,12 +41,15 @@ def _write_spec(root: Path) -> Path:
         services: {postgres: true}
         categories: [{id: api, title: API}]
         items: [{id: starts, title: The app starts, category: api, points: 100, check: start}]
-    """))
+    """)
+    )
     return root
 
 
 @pytest.fixture(scope="module")
-def svc(docker_client: DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Services]:
+def svc(
+    docker_client: DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[services.Services]:
     spec = assignment.load(_write_spec(tmp_path_factory.mktemp("pg-spec") / "pg-mini"))
     run_id = f"test-pg-{uuid.uuid4().hex[:8]}"
     started = services.start(docker_client, spec, labels=engine.labels(run_id))
@@ -76,8 +82,12 @@ def test_the_grader_side_url_is_the_apps_own_role(svc: services.Services) -> Non
             SELECT current_user, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
                    r.rolbypassrls, r.rolconnlimit
             FROM pg_roles r WHERE r.rolname = current_user""").fetchone()
-        member_of = {r[0] for r in conn.execute(
-            "SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")}
+        member_of = {
+            r[0]
+            for r in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')"
+            )
+        }
     assert row == (app.username, False, False, False, False, False, services.CONNECTION_LIMIT)
     # nothing granted (pg_read_server_files, pg_execute_server_program, pg_monitor, ...) but the
     # implicit membership of its own database's owner (Postgres 15: what lets it create in `public`)
@@ -85,14 +95,16 @@ def test_the_grader_side_url_is_the_apps_own_role(svc: services.Services) -> Non
 
 
 @pytest.mark.parametrize("database", ["postgres", "template1", "migrated", "reference"])
-def test_the_app_cannot_connect_to_another_database(svc: services.Services, added: dict[str, tuple[str, str]],
-                                                    database: str) -> None:
+def test_the_app_cannot_connect_to_another_database(
+    svc: services.Services, added: dict[str, tuple[str, str]], database: str
+) -> None:
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
         psycopg.connect(_as_app(svc, database), connect_timeout=10).close()
 
 
-def test_each_added_database_has_its_own_role(svc: services.Services,
-                                              added: dict[str, tuple[str, str]]) -> None:
+def test_each_added_database_has_its_own_role(
+    svc: services.Services, added: dict[str, tuple[str, str]]
+) -> None:
     """The migrations-alone run and the reference log in as roles of their own, each to its own
     database alone; the app's URL for each names the same role as the grader's."""
     users = {urlsplit(svc.values["postgres_url"]).username}
@@ -100,34 +112,40 @@ def test_each_added_database_has_its_own_role(svc: services.Services,
         assert urlsplit(app_url).username == urlsplit(grader_url).username
         users.add(urlsplit(app_url).username)
         with psycopg.connect(grader_url) as conn:
-            assert conn.execute("SELECT current_database(), rolsuper, rolconnlimit FROM pg_roles "
-                                "WHERE rolname = current_user").fetchone() == (
-                                    name, False, services.CONNECTION_LIMIT)
+            assert conn.execute(
+                "SELECT current_database(), rolsuper, rolconnlimit FROM pg_roles "
+                "WHERE rolname = current_user"
+            ).fetchone() == (name, False, services.CONNECTION_LIMIT)
         for other in {"app", "migrated", "reference"} - {name}:
             with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
                 psycopg.connect(with_database(grader_url, other), connect_timeout=10).close()
     assert len(users) == 3
 
 
-@pytest.mark.parametrize("statement", [
-    "CREATE ROLE intruder LOGIN SUPERUSER",
-    "CREATE ROLE intruder LOGIN",
-    "CREATE DATABASE another",
-    "ALTER ROLE CURRENT_USER SUPERUSER",
-    "SET ROLE grader",
-    "CREATE TEMP TABLE t (x text); COPY t FROM PROGRAM 'sh -c \"id\"'",
-    "COPY (SELECT 1) TO PROGRAM 'sh -c \"id\"'",
-    "COPY (SELECT 1) TO '/tmp/out.txt'",
-    "SELECT rolpassword FROM pg_authid",
-    "SELECT pg_read_file('/etc/passwd')",
-    "SELECT pg_ls_dir('/')",
-    "SELECT lo_import('/etc/passwd')",
-    "CREATE EXTENSION dblink",  # untrusted: would reach the other databases
-    "CREATE EXTENSION file_fdw",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE ROLE intruder LOGIN SUPERUSER",
+        "CREATE ROLE intruder LOGIN",
+        "CREATE DATABASE another",
+        "ALTER ROLE CURRENT_USER SUPERUSER",
+        "SET ROLE grader",
+        "CREATE TEMP TABLE t (x text); COPY t FROM PROGRAM 'sh -c \"id\"'",
+        "COPY (SELECT 1) TO PROGRAM 'sh -c \"id\"'",
+        "COPY (SELECT 1) TO '/tmp/out.txt'",
+        "SELECT rolpassword FROM pg_authid",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT pg_ls_dir('/')",
+        "SELECT lo_import('/etc/passwd')",
+        "CREATE EXTENSION dblink",  # untrusted: would reach the other databases
+        "CREATE EXTENSION file_fdw",
+    ],
+)
 def test_the_app_cannot_escalate(svc: services.Services, statement: str) -> None:
-    with psycopg.connect(_as_app(svc), autocommit=True) as conn, \
-            pytest.raises(psycopg.errors.InsufficientPrivilege):
+    with (
+        psycopg.connect(_as_app(svc), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
         conn.execute(statement)
 
 
@@ -139,12 +157,16 @@ def test_the_app_owns_its_database(svc: services.Services) -> None:
         conn.execute("INSERT INTO alembic_version VALUES ('0001')")
         conn.execute("CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL)")
         conn.execute("CREATE UNIQUE INDEX ix_users_email ON users (email)")
-        conn.execute("CREATE TABLE items (id serial PRIMARY KEY, owner_id int REFERENCES users (id))")
+        conn.execute(
+            "CREATE TABLE items (id serial PRIMARY KEY, owner_id int REFERENCES users (id))"
+        )
         conn.execute("ALTER TABLE users ADD COLUMN is_active boolean NOT NULL DEFAULT true")
         conn.execute("CREATE TYPE mood AS ENUM ('ok', 'not ok')")
         conn.execute("CREATE SCHEMA extra")
         conn.execute("INSERT INTO users (email) VALUES ('a@example.com')")
-        assert conn.execute("SELECT email, is_active FROM users").fetchall() == [("a@example.com", True)]
+        assert conn.execute("SELECT email, is_active FROM users").fetchall() == [
+            ("a@example.com", True)
+        ]
         conn.execute("CREATE TEMP TABLE scratch (x int)")  # TEMPORARY stays the owner's
         conn.execute("DROP TABLE items")
         conn.execute("UPDATE alembic_version SET version_num = '0002'")
@@ -167,11 +189,15 @@ def test_the_grader_reads_a_students_objects_without_more_rights(svc: services.S
     assert svc.grader_database_url is not None
     with psycopg.connect(svc.grader_database_url) as conn:
         assert conn.execute("SELECT outcome FROM trapped").fetchone() == ("refused",)
-        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (False,)
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)
+        ).fetchone() == (False,)
 
 
 def test_the_connection_limit_holds(svc: services.Services) -> None:
-    conns = [psycopg.connect(_as_app(svc), connect_timeout=10) for _ in range(services.CONNECTION_LIMIT)]
+    conns = [
+        psycopg.connect(_as_app(svc), connect_timeout=10) for _ in range(services.CONNECTION_LIMIT)
+    ]
     try:
         with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
             psycopg.connect(_as_app(svc), connect_timeout=10).close()
@@ -180,21 +206,90 @@ def test_the_connection_limit_holds(svc: services.Services) -> None:
             conn.close()
 
 
-def test_the_postgres_container_is_sandboxed(svc: services.Services, docker_client: DockerClient) -> None:
+def test_the_postgres_container_is_sandboxed(
+    svc: services.Services, docker_client: DockerClient
+) -> None:
     container = docker_client.containers.get(svc.postgres.get_wrapped_container().id)
     host = container.attrs["HostConfig"]
     limits = services.POSTGRES_LIMITS
-    assert limits.memory == "1g" and host["Memory"] == host["MemorySwap"] == 1024**3
+    assert limits.memory == "1792m" and host["Memory"] == host["MemorySwap"] == 1792 * 1024**2
     assert host["NanoCpus"] == int(limits.cpus * 1e9)
     assert host["PidsLimit"] == limits.pids
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["LogConfig"]["Config"].get("max-size") == "5m"
     assert container.attrs["Config"]["User"] == "postgres"
+    # nothing on the engine's disk: a read-only root, no volume, the data in memory
+    assert host["ReadonlyRootfs"] and container.attrs["Mounts"] == []
+    assert host["Tmpfs"] == services.POSTGRES_TMPFS
     # every process of the server: no capability in any set
     _, out = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/status"])
-    caps = {line.split(":")[1].strip() for line in out.decode().splitlines() if line.startswith("Cap")}
+    caps = {
+        line.split(":")[1].strip() for line in out.decode().splitlines() if line.startswith("Cap")
+    }
     assert caps == {"0000000000000000"}, caps
+
+
+def test_the_app_cannot_fill_the_engines_disk(
+    svc: services.Services, docker_client: DockerClient
+) -> None:
+    """1 GB of rows, and a sort that spills 1 GB to temporary files, from the app's role: both
+    fail in the run's own memory-backed storage ("No space left on device", temp_file_limit);
+    the server goes on serving the app and the grader, and the container writes nothing to disk."""
+    with psycopg.connect(_as_app(svc), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.DiskFull, match="No space left on device"):
+            conn.execute(
+                "BEGIN; CREATE TABLE filler (x text); INSERT INTO filler "
+                "SELECT repeat('x', 1000) FROM generate_series(1, 1000000); COMMIT"
+            )
+        conn.execute("ROLLBACK")
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded, match="temp_file_limit"):
+            conn.execute(
+                "SELECT g, md5(g::text) FROM generate_series(1, 20000000) g ORDER BY 2 LIMIT 1"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SET temp_file_limit = -1")  # a superuser's setting
+        conn.execute("CREATE TABLE after_the_flood (x int); INSERT INTO after_the_flood VALUES (1)")
+    _, grader_url = svc.create_database(f"after_{uuid.uuid4().hex[:6]}")  # what a grade does next
+    with psycopg.connect(grader_url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    (row,) = docker_client.api.containers(
+        all=True, size=True, filters={"id": svc.postgres.get_wrapped_container().id}
+    )
+    assert row.get("SizeRw", 0) == 0, row  # the engine leaves out a size of 0
+
+
+ENTRYPOINT_FAKE = """FROM postgres:15
+ENTRYPOINT ["sh", "-c", "psql -X -q \\"$DATABASE_URL\\" -c 'CREATE TABLE faked (x int)'; echo ENTRYPOINT RAN"]
+"""
+
+
+def test_the_migrate_command_runs_without_the_images_entrypoint(
+    svc: services.Services, docker_client: DockerClient, tmp_path: Path
+) -> None:
+    """An ENTRYPOINT that ignores its arguments and makes the schema itself (create_all, a stamped
+    revision) would fake "the migrations alone build the schema": the run gets exactly the
+    assignment's migrate command, whatever the image's entrypoint."""
+    run_id = f"test-pg-entry-{uuid.uuid4().hex[:8]}"
+    tag = f"api-grader-test/entrypoint:{run_id}"
+    (tmp_path / "Dockerfile").write_text(ENTRYPOINT_FAKE)
+    docker_client.images.build(path=str(tmp_path), tag=tag, rm=True, forcerm=True)
+    app_url, grader_url = svc.create_database(f"entry_{uuid.uuid4().hex[:6]}")
+    try:
+        code, log = run.run_once(
+            docker_client,
+            tag,
+            command=["sh", "-c", "echo the migrate command ran"],
+            env={"DATABASE_URL": app_url},
+            network=svc.network.name,
+            labels=engine.labels(run_id),
+        )
+    finally:
+        engine.cleanup(docker_client, run_id)
+        docker_client.images.remove(tag, force=True)
+    assert code == 0 and "the migrate command ran" in log and "ENTRYPOINT RAN" not in log, log
+    with psycopg.connect(grader_url) as conn:
+        assert conn.execute("SELECT to_regclass('faked')").fetchone() == (None,)
 
 
 PROBES = r"""
@@ -212,15 +307,21 @@ echo PROBES DONE
 """
 
 
-def test_a_hostile_app_reports_only_its_own_database(svc: services.Services, added: dict[str, tuple[str, str]],
-                                                     docker_client: DockerClient) -> None:
+def test_a_hostile_app_reports_only_its_own_database(
+    svc: services.Services, added: dict[str, tuple[str, str]], docker_client: DockerClient
+) -> None:
     """A hostile app on the app's network with the app's env, started in the app's sandbox; the
     databases it tries exist (`added`)."""
     run_id = f"test-pg-probe-{uuid.uuid4().hex[:8]}"
     try:
-        code, log = run.run_once(docker_client, PROBE_IMAGE, command=["sh", "-c", PROBES],
-                                 env={"DATABASE_URL": svc.values["postgres_url"]},
-                                 network=svc.network.name, labels=engine.labels(run_id))
+        code, log = run.run_once(
+            docker_client,
+            PROBE_IMAGE,
+            command=["sh", "-c", PROBES],
+            env={"DATABASE_URL": svc.values["postgres_url"]},
+            network=svc.network.name,
+            labels=engine.labels(run_id),
+        )
     finally:
         engine.cleanup(docker_client, run_id)
     assert code == 0 and "PROBES DONE" in log, log
@@ -241,8 +342,9 @@ def test_local_mode_gives_the_same_role(tmp_path: Path) -> None:
         url = local.values["postgres_url"]
         assert local.grader_database_url == url
         with psycopg.connect(url, autocommit=True) as conn:
-            assert conn.execute("SELECT rolsuper, rolcreaterole FROM pg_roles "
-                                "WHERE rolname = current_user").fetchone() == (False, False)
+            assert conn.execute(
+                "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+            ).fetchone() == (False, False)
             conn.execute("CREATE TABLE mine (x int)")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("CREATE ROLE intruder")
