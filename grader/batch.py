@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 from docker import DockerClient
 
 from grader import assignment as assignments
@@ -43,6 +42,7 @@ from grader.report import write_atomic
 from grader.submission import tree_hash
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+RESULT_FILES = ("results.json", "full.json", "report.html")  # what one `grader grade` writes
 FINAL = {"graded", "rejected", "build_failed", "start_failed"}
 
 
@@ -164,6 +164,8 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
            "--out", str(out), "--seed", str(seed), "--run-id", run_id, *extra]
     if sub.ref:
         cmd += ["--ref", sub.ref]
+    for name in RESULT_FILES:  # an earlier grade's files must never stand in for this one's
+        (out / name).unlink(missing_ok=True)
     begin = time.monotonic()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
@@ -173,8 +175,7 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
         code, err = 2, f"the grader took longer than {timeout:.0f} s"
     finally:
         if client is not None:  # the child is gone: whatever its run left (killed: everything) goes
-            with contextlib.suppress(docker.errors.DockerException):
-                engine.cleanup(client, run_id)
+            engine.cleanup(client, run_id)  # never raises: what it cannot remove, a reaper will
     seconds = round(time.monotonic() - begin, 1)
     try:
         data = json.loads((out / "results.json").read_text())
@@ -183,8 +184,10 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
         score, max_score = data.get("score"), sum(t["max_score"] for t in data["tests"]) or None
     except (OSError, ValueError, KeyError):
         status, reason, score, max_score = "not_graded", (err.strip().splitlines() or ["no result"])[-1], None, None
-    if code == 2 and status in FINAL:
+    if code != 0 and status in FINAL:  # a fault (2), a crash or a signal: never a score
         status = "not_graded"
+        if code != 2:
+            reason = f"the grader exited with {code}: " + (err.strip().splitlines() or ["no output"])[-1]
     return {"status": status, "reason": reason, "score": score, "max_score": max_score,
             "seconds": seconds, "run_id": run_id}
 

@@ -148,3 +148,22 @@ def test_roster_csv_and_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -
     rows = _rows(tmp_path / "out")
     assert rows["ann"]["status"] == "not_graded" and rows["ann"]["score"] == ""
     assert "not graded" in done.stderr
+
+
+@pytest.mark.parametrize("exit_code", [1, 2, -9])
+def test_a_crashed_grade_never_scores_from_an_earlier_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int) -> None:
+    """A child that crashes, faults or is killed leaves no result of its own: an earlier grade's
+    results.json in the same folder (a previous version of the submission) must not be taken."""
+    from grader import batch
+
+    out = tmp_path / "alice"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(
+        {"score": 100, "tests": [{"max_score": 100}], "extra_data": {"status": "graded", "reason": ""}}))
+    child = tmp_path / "child.sh"
+    child.write_text(f"#!/bin/sh\necho boom >&2\n{'kill -9 $$' if exit_code < 0 else f'exit {exit_code}'}\n")
+    child.chmod(0o755)
+    monkeypatch.setattr(batch.sys, "executable", str(child))
+    entry = batch._grade_one(batch.Submission("alice", str(tmp_path)), out, "mini", 0, 30, [], None)
+    assert entry["status"] == "not_graded" and entry["score"] is None, entry

@@ -18,7 +18,6 @@ from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR, fresh_database
 from docker import DockerClient
 
 from grader import localpg
-from grader.core import LABEL
 
 GRADER = [sys.executable, "-m", "grader.cli"]
 DEPLOY_ITEMS = {"image-builds", "app-starts"}  # what only Docker can check
@@ -64,16 +63,14 @@ def test_reference_passes_in_docker_from_a_subfolder(tmp_path: Path, docker_clie
     assert not names & hidden_tests, names & hidden_tests
 
 
-def test_reference_passes_in_local_mode_without_a_docker_engine(tmp_path: Path,
-                                                               docker_client: DockerClient) -> None:
+def test_reference_passes_in_local_mode_without_a_docker_engine(tmp_path: Path) -> None:
     repo = _copy(REFERENCE_DIR, tmp_path / "repo")
-    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
     clusters = set(Path(tempfile.gettempdir()).glob("api-grader-pg-*"))
+    # no engine answers this process: nothing of it can run in Docker (the engine itself may be
+    # busy with other grades, so its container list proves nothing)
     done = _check(repo, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no Docker engine answers: grading in local mode" in done.stderr
-    after = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
-    assert after <= before  # nothing ran in Docker
     full = _full(repo)
     assert full["runtime"] == "local"
     items = _items(full)
