@@ -269,9 +269,10 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             result.score = round(sum(i.points for i in result.items), 2)
             t = time.monotonic()
         timings["cleanup"] = round(time.monotonic() - t, 2)
-    except GraderFault as exc:
-        result.status, result.reason = Status.NOT_GRADED, str(exc)
-        result.score, result.items, result.categories = 0.0, [], []
+    except (GraderFault, *engine.ENGINE_ERRORS) as exc:  # an engine that stops or restarts too
+        result.status, result.score, result.items, result.categories = Status.NOT_GRADED, 0.0, [], []
+        result.reason = str(exc) if isinstance(exc, GraderFault) else (
+            f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
     timings["total"] = round(time.monotonic() - begin, 2)
     if out is not None:
         report.write(result, out)
