@@ -4,23 +4,33 @@ Archives and folders are hostile until proven otherwise. The rules, for every ki
 
 * Names: absolute paths, Windows drive names and `..` (also spelled with backslashes) are refused.
 * Links: a symbolic link is kept only if it stays inside the submission when resolved on disk,
-  through every link it meets (a last pass checks each link of the finished tree that way), and
-  nothing is ever written or read *through* a link: an entry one of whose parent folders is a link
-  is refused. A hard link becomes a copy of a regular file extracted before it, found without
-  following any link. Devices and fifos in archives are refused (a folder's are not copied).
+  through every link it meets, and nothing is ever written or read *through* a link: an entry one
+  of whose parent folders is a link is refused. A last pass reads the finished tree's links once
+  and resolves each of them in memory as the kernel would (at most 40 links per resolution); a
+  link's end is reused by the links that go through it, and all of them together may take
+  `Limits.max_link_steps` path components. A hard link becomes a copy of a regular file extracted
+  before it, found without following any link. Devices and fifos in archives are refused (a
+  folder's are not copied).
 * Every path is opened relative to its parent folder's descriptor with O_NOFOLLOW (openat style),
   on folders this module created, so no link can redirect a write, whenever it appears.
 * Limits count files, folders, bytes (while writing, so a zip bomb stops at the cap) and nesting
-  depth; every refusal names its reason.
-* Running as root, the grader extracts an archive in a forked child that drops to uid/gid 65534
-  (`Limits.extract_as`) inside a folder it owns, under a deadline and a memory cap; a child that
-  dies becomes a named rejection. When the machine does not allow that drop (a user namespace
-  without uid 65534), the same code runs in-process. Folders and git clones are copied by the
-  grader's own user, which may be the only one able to read them, with the same writer.
-* tarfile's 'data' filter vets every member that is not a symbolic link. Links are vetted here:
-  the filter resolves them with realpath on host paths, which the unprivileged child cannot
-  traverse and which long link chains defeat in older 3.11 releases; the last pass resolves them
-  through descriptors instead.
+  depth, from the listing before anything is written: a zip's entry count and central directory
+  size from its end record before zipfile reads the directory, a tar's extended headers (pax
+  records, long names) before tarfile reads them, a git commit's tree (`git ls-tree`) before it is
+  checked out. Every refusal names its reason.
+* An archive is extracted, and its links checked, in a forked child under a deadline and a memory
+  cap; a child that dies or overruns becomes a named rejection. Running as root, the child also
+  drops to uid/gid 65534 (`Limits.extract_as`) inside a folder it owns; where the machine does not
+  allow that (a user namespace without uid 65534) it keeps the grader's user. Folders and git
+  clones are copied by the grader's own user, which may be the only one able to read them, with
+  the same writer; the folders the copy skips (`SKIP_DIRS`) are never checked out.
+* tarfile's 'data' filter (Python 3.11.4+, used where present: a second opinion on what this
+  module checks itself) vets every member but symbolic links, against a destination that does not
+  exist, so it stays textual (names, link names, types). Links are vetted here, as text and then
+  on disk through descriptors: the filter resolves their targets with realpath, which on real
+  host paths the unprivileged child cannot traverse and long link chains defeat in older 3.11
+  releases, and which costs an lstat per name of a target. A file is executable when its owner
+  may run it, as the filter decides.
 
 The student's own tree is only ever read.
 """
@@ -41,6 +51,7 @@ import select
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import tarfile
 import time
@@ -64,6 +75,7 @@ class Limits:
     # the uid/gid that extracts archives when the grader runs as root (None: the grader itself)
     extract_as: int | None = 65534
     extract_memory: int = 1 << 30  # address space the extraction child may add to what it inherits
+    max_link_steps: int = 100_000  # path components the link check may walk, for the whole tree
 
 
 # where `grader check` writes inside a student's repo: never graded
@@ -87,6 +99,25 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_HOPS = 40  # links followed while resolving one, as the kernel's limit
+# Python 3.11.4+ (Debian 12's 3.11.2 has none: this module's own checks cover what it vets)
+_DATA_FILTER = getattr(tarfile, "data_filter", None)
+# a tar's extended headers (pax records, GNU long names), all together: tarfile reads each whole
+# into memory and parses pax records one by one (about 0.2 s per MiB of tiny records)
+_MAX_TAR_HEADERS = 8 * 2**20
+_TAR_EXTENDED = {
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+}
+# a zip's central directory, per entry the limits allow (zipfile reads and parses it whole, as
+# many entries as its bytes hold, whatever count the end record gives)
+_ZIP_BYTES_PER_ENTRY = 1024
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_MAX_GIT_RECORD = 16 * 1024  # one line of `git ls-tree`: a path of 32 names of 255 bytes fits
 
 
 def prepare(
@@ -105,12 +136,10 @@ def prepare(
             raise SubmissionRejected(f"submission not found: {text}")
         if path.is_dir():
             _copy_tree(path, dest, limits)
-        elif zipfile.is_zipfile(path):
+        elif zipfile.is_zipfile(path):  # reads the end record only
             _extract(path, dest, limits, _unpack_zip)
-        elif _is_tar(path):
+        else:  # a tar, or nothing: told in the child (a tar's first header may be a bomb too)
             _extract(path, dest, limits, _unpack_tar)
-        else:
-            raise SubmissionRejected(f"{path.name}: not a folder, a .zip or a .tar(.gz) archive")
         return _root(dest)
     except SubmissionRejected:
         shutil.rmtree(dest, ignore_errors=True)  # a refused tree may hold links out: never leave it
@@ -285,7 +314,8 @@ class _Tree:
         os.close(self.folder(parts, entry))
 
     def write(self, parts: tuple[str, ...], src: IO[bytes] | None, mode: int, entry: str) -> None:
-        """A new regular file `parts` with `src`'s bytes, executable when `mode` is."""
+        """A new regular file `parts` with `src`'s bytes, executable when `mode` is for its
+        owner."""
         self._add_file()
         parent = self.folder(parts[:-1], entry)
         try:
@@ -298,7 +328,7 @@ class _Tree:
             while src is not None and (chunk := src.read(1 << 20)):
                 self._add_bytes(len(chunk))
                 out.write(chunk)
-            os.fchmod(fd, 0o755 if mode & 0o111 else 0o644)
+            os.fchmod(fd, 0o755 if mode & stat.S_IXUSR else 0o644)  # as tarfile's data filter
 
     def symlink(self, parts: tuple[str, ...], target: str, entry: str) -> None:
         self._add_file()
@@ -366,60 +396,72 @@ def _walk(
             os.close(fd)
 
 
-def _readlink_at(top: int, parts: list[str]) -> str | None:
-    """The target of the link `parts` under `top`, or None when it is no link (or is missing)."""
-    fd = os.dup(top)
-    try:
-        for name in parts[:-1]:
-            sub = os.open(name, _DIR, dir_fd=fd)
-            os.close(fd)
-            fd = sub
-        return os.readlink(parts[-1], dir_fd=fd)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _resolve(top: int, where: list[str], target: str) -> str | None:
-    """Why the link in folder `where` with `target` is refused, or None when it stays under
-    `top`: followed on disk through every link it meets (as the kernel would), missing names as
-    text."""
-    todo = target.split("/")[::-1]  # a stack: the next component last
-    hops = 0
-    if target.startswith("/"):
-        return "points outside the submission"
-    while todo:
-        name = todo.pop()
-        if name in {"", "."}:
-            continue
-        if name == "..":
-            if not where:
-                return "points outside the submission"
-            where.pop()
-            continue
-        link = _readlink_at(top, [*where, name])
-        if link is None:
-            where.append(name)
-            continue
-        hops += 1
-        if hops > _MAX_HOPS:
-            return f"goes through more than {_MAX_HOPS} links (a loop)"
-        if link.startswith("/"):
-            return "points outside the submission"
-        todo.extend(link.split("/")[::-1])
-    return None
-
-
 def _check_links(top: int, limits: Limits) -> None:
     """Every link of the finished tree stays inside it, resolved on disk: links made before the
     ones they lean on (`e2 -> e1/..`, `e1 -> s/up/..`, `s/up -> ..`) are caught here."""
-    for parts, st, parent in _walk(top, max_depth=limits.max_depth):
-        if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(parts[-1], dir_fd=parent)
-            why = _resolve(top, list(parts[:-1]), target)
-            if why is not None:
-                _link_refused(parts, target, why)
+    links = _Links(top, limits)
+    for link, target in links.targets.items():
+        why = links.follow(link)
+        if why is not None:
+            _link_refused(link, target, why)
+
+
+class _Links:
+    """The links of the tree under `top`, read in one walk and followed in memory as the kernel
+    would (missing names as text). The end of each link followed is kept for the links that go
+    through it, and all of them together may take `limits.max_link_steps` path components: a
+    tree of links with long targets that lean on each other costs milliseconds, not minutes."""
+
+    def __init__(self, top: int, limits: Limits) -> None:
+        self.limit = limits.max_link_steps
+        self.targets: dict[tuple[str, ...], str] = {}
+        for parts, st, parent in _walk(top, max_depth=limits.max_depth):
+            if stat.S_ISLNK(st.st_mode):
+                self.targets[parts] = os.readlink(parts[-1], dir_fd=parent)
+        # no name deeper than this is a link: longer paths are text, never looked up
+        self.deepest = max(map(len, self.targets), default=0)
+        # a link -> where it ends (path components, no link among them) and the links it followed
+        self.ends: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+        self.steps = 0
+
+    def follow(self, link: tuple[str, ...]) -> str | None:
+        """Why `link` is refused, or None when it ends inside the tree."""
+        where, hops = list(link[:-1]), 0
+        # what is left, the next last: a name, or (a link met, hops before it) once its target
+        # has been walked and `where` is its end
+        todo: list[str | tuple[tuple[str, ...], int]] = [link[-1]]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, tuple):
+                if len(where) <= self.deepest:  # longer ends would make every reuse costly
+                    self.ends[item[0]] = (tuple(where), hops - item[1])
+                continue
+            self.steps += 1
+            if self.steps > self.limit:
+                _refuse(f"the links take more than {self.limit} steps to resolve")
+            if item in {"", "."}:
+                continue
+            if item == "..":
+                if not where:
+                    return "points outside the submission"
+                where.pop()
+                continue
+            here = (*where, item) if len(where) < self.deepest else ()
+            if here in self.ends:
+                end, used = self.ends[here]
+                where, hops = list(end), hops + used
+            elif here in self.targets:
+                target = self.targets[here]
+                if target.startswith("/"):
+                    return "points outside the submission"
+                todo.append((here, hops))
+                hops += 1
+                todo.extend(reversed(target.split("/")))
+            else:
+                where.append(item)
+            if hops > _MAX_HOPS:
+                return f"goes through more than {_MAX_HOPS} links (a loop)"
+        return None
 
 
 def _copy_tree(src: Path, dest: Path, limits: Limits) -> None:
@@ -467,12 +509,41 @@ def _copy_entries(source: int, tree: _Tree) -> None:
 Unpack = Callable[[IO[bytes], _Tree], None]
 
 
+def _zip_directory(fh: IO[bytes]) -> tuple[int, int]:
+    """The entry count and the central directory's size in bytes that a zip's end record gives
+    (zip64's when there is one), found where zipfile finds it: the record that ends the file,
+    else the last signature in its final 64 KiB. (0, 0) without one (zipfile then refuses it)."""
+    size = fh.seek(0, os.SEEK_END)
+    first = max(size - 2**16 - _EOCD.size, 0)
+    fh.seek(first)
+    tail = fh.read()
+    at = len(tail) - _EOCD.size
+    if not (at >= 0 and tail[at : at + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+        at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        return 0, 0
+    entries, directory = _EOCD.unpack_from(tail, at)[4:6]
+    locator = first + at - _EOCD64_LOCATOR.size  # zip64's locator, its record right before it
+    if locator >= _EOCD64.size:
+        fh.seek(locator - _EOCD64.size)
+        data = fh.read(_EOCD64.size + _EOCD64_LOCATOR.size)
+        if data[:4] == b"PK\x06\x06" and data[_EOCD64.size :][:4] == b"PK\x06\x07":
+            entries, directory = _EOCD64.unpack_from(data)[7:9]
+    return entries, directory
+
+
 def _unpack_zip(fh: IO[bytes], tree: _Tree) -> None:
     limits = tree.limits
+    most = limits.max_files + limits.max_dirs
+    entries, directory = _zip_directory(fh)  # before zipfile reads the directory whole
+    if entries > most:
+        _too_many("entries", most)
+    if directory > most * _ZIP_BYTES_PER_ENTRY:
+        _refuse(f"the zip's central directory is larger than {most * _ZIP_BYTES_PER_ENTRY} bytes")
     with zipfile.ZipFile(fh) as zf:
         infos = zf.infolist()
-        if len(infos) > limits.max_files + limits.max_dirs:
-            _too_many("entries", limits.max_files + limits.max_dirs)
+        if len(infos) > most:
+            _too_many("entries", most)
         census = _Census(limits)
         plan: list[tuple[zipfile.ZipInfo, tuple[str, ...], str | None]] = []
         for info in infos:
@@ -503,9 +574,41 @@ def _unpack_zip(fh: IO[bytes], tree: _Tree) -> None:
                     tree.write(parts, src, info.external_attr >> 16, info.filename)
 
 
+def _tar_headers() -> type[tarfile.TarInfo]:
+    """A TarInfo class for one archive: it is refused once its extended headers (pax records,
+    GNU long names) pass _MAX_TAR_HEADERS bytes together, before tarfile reads the one that
+    would."""
+    seen = 0
+
+    class Header(tarfile.TarInfo):
+        def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+            nonlocal seen
+            if self.type in _TAR_EXTENDED:
+                seen += self.size
+                if seen > _MAX_TAR_HEADERS:
+                    _refuse(
+                        "the archive's extended headers (pax records, long names) take more "
+                        f"than {_MAX_TAR_HEADERS // 2**20} MiB"
+                    )
+            return super()._proc_member(tf)  # type: ignore[misc,no-any-return]
+
+    return Header
+
+
+class _NotAnArchive(Exception):
+    pass
+
+
+def _open_tar(fh: IO[bytes]) -> tarfile.TarFile:
+    try:
+        return tarfile.open(fileobj=fh, mode="r:*", tarinfo=_tar_headers())
+    except tarfile.ReadError as exc:  # no tar, bare or compressed
+        raise _NotAnArchive from exc
+
+
 def _unpack_tar(fh: IO[bytes], tree: _Tree) -> None:
     limits = tree.limits
-    with tarfile.open(fileobj=fh, mode="r:*") as tf:
+    with _open_tar(fh) as tf:
         census, plan = _Census(limits), []
         for m in tf:  # headers only: the census stops a 100,000-entry archive early
             parts = _parts(m.name, limits)
@@ -518,16 +621,18 @@ def _unpack_tar(fh: IO[bytes], tree: _Tree) -> None:
                 source = _parts(m.linkname, limits, f"hard link {_show(m.name)} ->")
             elif not (m.isfile() or m.isdir()):
                 _refuse(f"archive entry {_show(m.name)} is a device or fifo")
-            try:  # a destination that does not exist keeps the filter textual, the same in the
-                # child and here: names, types and modes (what is on disk is this module's job)
-                safe = tarfile.data_filter(m, "/nonexistent")
-            except tarfile.FilterError as exc:
-                _refuse(
-                    f"archive entry {_show(m.name)} fails tarfile's data filter "
-                    f"({type(exc).__name__})"
-                )
+            # links are vetted as text above and on disk by _check_links: the filter would
+            # resolve their targets with realpath, an lstat per name (1,000 links of 4 KB: 4 s)
+            if _DATA_FILTER is not None and not m.issym():
+                try:  # a destination that does not exist keeps the filter textual
+                    _DATA_FILTER(m, "/nonexistent")
+                except tarfile.FilterError as exc:
+                    _refuse(
+                        f"archive entry {_show(m.name)} fails tarfile's data filter "
+                        f"({type(exc).__name__})"
+                    )
             census.add(parts, folder=m.isdir(), size=m.size if m.isfile() else 0)
-            plan.append((m, parts, source, safe.mode or 0))
+            plan.append((m, parts, source, m.mode))
         for m, parts, source, mode in plan:
             if m.issym():
                 tree.symlink(parts, m.linkname, m.name)
@@ -539,40 +644,47 @@ def _unpack_tar(fh: IO[bytes], tree: _Tree) -> None:
                 tree.write(parts, tf.extractfile(m), mode, m.name)
 
 
-def _is_tar(path: Path) -> bool:
-    try:
-        return tarfile.is_tarfile(path)
-    except OSError:
-        return False
-
-
 def _extract(path: Path, dest: Path, limits: Limits, unpack: Unpack) -> None:
-    """Unpack the archive `path` into the new folder `dest`: as uid `limits.extract_as` in a
-    child when the grader is root, else here; then check every link of the result."""
+    """Unpack the archive `path` into the new folder `dest` and check its links, in a child."""
     if path.stat().st_size > limits.max_bytes:
         _refuse(f"the archive is larger than {limits.max_bytes // 2**20} MiB")
     os.mkdir(dest, 0o755)
     top = os.open(dest, _DIR)
     try:
         with path.open("rb") as fh:
-            uid = limits.extract_as
-            if (
-                uid is None
-                or os.geteuid() != 0
-                or not _in_child(fh, top, path.name, uid, limits, unpack)
-            ):
-                _unpack(fh, _Tree(top, limits), path.name, unpack)
-        _check_links(top, limits)
+            _in_child(fh, top, path.name, _extractor(top, limits), limits, unpack)
     finally:
         os.close(top)
 
 
+def _extractor(top: int, limits: Limits) -> int | None:
+    """The uid that extracts into `top`: `limits.extract_as`, given `top`, when the grader is
+    root; None (the grader's own) otherwise, or when the machine has no such uid (EINVAL in a
+    user namespace that does not map it)."""
+    uid = limits.extract_as
+    if uid is None or os.geteuid() != 0:
+        return None
+    try:
+        os.fchown(top, uid, uid)
+    except OSError:
+        return None
+    return uid
+
+
 def _unpack(fh: IO[bytes], tree: _Tree, name: str, unpack: Unpack) -> None:
-    """`unpack`, its archive's read errors turned into a named rejection."""
+    """`unpack`, then the links check; the archive's read errors and running out of memory are
+    named rejections."""
     try:
         unpack(fh, tree)
+        _check_links(tree.fd, tree.limits)
     except SubmissionRejected:
         raise
+    except _NotAnArchive:
+        _refuse(f"{name}: not a folder, a .zip or a .tar(.gz) archive")
+    except MemoryError:
+        _refuse(
+            f"{name} needs more than {tree.limits.extract_memory // 2**20} MiB of memory to extract"
+        )
     except (
         tarfile.TarError,
         zipfile.BadZipFile,
@@ -587,12 +699,18 @@ def _unpack(fh: IO[bytes], tree: _Tree, name: str, unpack: Unpack) -> None:
         _refuse(f"{name}: unreadable archive ({type(exc).__name__}: {exc})")
 
 
-def _in_child(fh: IO[bytes], top: int, name: str, uid: int, limits: Limits, unpack: Unpack) -> bool:
-    """Unpack in a forked child running as `uid`/`uid`, into `top` (given to it). Its rejection
-    is raised here; False when the machine does not allow the privilege drop (nothing was done)."""
-    os.fchown(top, uid, uid)
+def _in_child(
+    fh: IO[bytes], top: int, name: str, uid: int | None, limits: Limits, unpack: Unpack
+) -> None:
+    """Unpack into `top` in a forked child, running as `uid`/`uid` unless None, under the
+    deadline and memory cap of `limits`; its rejection is raised here."""
     read, write = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read)
+        os.close(write)
+        raise GraderFault(f"cannot start the process that extracts {name} ({exc})") from exc
     if pid == 0:  # the child: never returns
         try:
             os.close(read)
@@ -619,15 +737,16 @@ def _in_child(fh: IO[bytes], top: int, name: str, uid: int, limits: Limits, unpa
         _refuse(f"extracting {name} crashed ({why})")
     if answer.startswith("R"):
         raise SubmissionRejected(answer[1:])
-    if answer.startswith("P"):
+    if answer.startswith("P"):  # the privilege drop failed: nothing was done, extract as we are
         os.fchown(top, os.getuid(), os.getgid())
-        return False
-    return True
+        _in_child(fh, top, name, None, limits, unpack)
 
 
-def _child(fh: IO[bytes], top: int, uid: int, limits: Limits, unpack: Unpack, name: str) -> str:
-    """In the child: drop privileges and unpack. The answer: "O" done, "R<reason>" refused,
-    "P<error>" the privilege drop failed."""
+def _child(
+    fh: IO[bytes], top: int, uid: int | None, limits: Limits, unpack: Unpack, name: str
+) -> str:
+    """In the child: cap memory, drop privileges and unpack. The answer: "O" done, "R<reason>"
+    refused, "P<error>" the privilege drop failed."""
     try:
         with open("/proc/self/statm") as statm:  # the memory cap adds to what the fork inherited
             inherited = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -635,18 +754,18 @@ def _child(fh: IO[bytes], top: int, uid: int, limits: Limits, unpack: Unpack, na
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (OSError, ValueError):
         pass  # no /proc: no cap, the deadline still holds
+    if uid is not None:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        except OSError as exc:
+            return f"P{exc}"
     try:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    except OSError as exc:
-        return f"P{exc}"
-    try:
+        fh.seek(0)
         _unpack(fh, _Tree(top, limits), name, unpack)
     except SubmissionRejected as exc:
         return f"R{exc}"
-    except MemoryError:
-        return f"R{name} needs more than {limits.extract_memory // 2**20} MiB of memory to extract; refused"
     except BaseException as exc:
         return f"R{name} could not be extracted ({type(exc).__name__}: {exc}); refused"
     return "O"
@@ -691,18 +810,27 @@ def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> None:
             env=env,
         ).stdout.strip()
 
-    depth = ["--depth", "1"] if ref is None else []
+    clone = ["clone", "--quiet", "--no-checkout", "--no-recurse-submodules"]
+    clone += ["--depth", "1"] if ref is None else []
+    sparse = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"]
     try:
-        git("clone", "--quiet", "--no-recurse-submodules", *depth, "--", url, str(tmp))
-        if ref is not None:
-            try:  # after --end-of-options nothing is an option, whatever it starts with
-                commit = git(
-                    *("-C", str(tmp), "rev-parse", "--verify", "--quiet", "--end-of-options"),
-                    f"{ref}^{{commit}}",
-                )
-            except subprocess.CalledProcessError:
-                _refuse(f"cannot fetch ref {ref!r} of {url}: no such branch, tag or commit")
-            git("-C", str(tmp), "checkout", "--quiet", "--detach", commit)
+        git(*clone, "--", url, str(tmp))
+        try:  # after --end-of-options nothing is an option, whatever it starts with
+            commit = git(
+                *("-C", str(tmp), "rev-parse", "--verify", "--quiet", "--end-of-options"),
+                f"{'HEAD' if ref is None else ref}^{{commit}}",
+            )
+        except subprocess.CalledProcessError:
+            if ref is None:
+                _refuse(f"{url} has no commit")
+            _refuse(f"cannot fetch ref {ref!r} of {url}: no such branch, tag or commit")
+        _count_commit([*base, "-C", str(tmp)], commit, limits, env)
+        # the folders the copy skips are not even checked out (a committed node_modules may be
+        # a bomb): non-cone sparse patterns match a folder's name at any depth
+        patterns = tmp / ".git" / "info" / "sparse-checkout"
+        patterns.parent.mkdir(exist_ok=True)
+        patterns.write_text("/*\n" + "".join(f"!{name}/\n" for name in sorted(SKIP_DIRS)))
+        git("-C", str(tmp), *sparse, "checkout", "--quiet", "--detach", commit)
         _copy_tree(tmp, dest, limits)
     except FileNotFoundError as exc:
         raise GraderFault("git is not installed") from exc
@@ -715,3 +843,39 @@ def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> None:
         raise SubmissionRejected(f"cannot fetch {what}: {exc.stderr.strip()[-300:]}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # it may hold links out: never leave it
+
+
+def _count_commit(git: list[str], commit: str, limits: Limits, env: dict[str, str]) -> None:
+    """`commit`'s tree against the limits, from `git ls-tree` before anything is checked out,
+    without the folders the copy skips; read as it comes, so a huge tree stops at its first
+    excess."""
+    census = _Census(limits)
+    skipped: set[tuple[str, ...]] = set()
+    command = [*git, "ls-tree", "-r", "-t", "-l", "-z", "--full-tree", commit]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            pending = b""
+            while chunk := proc.stdout.read(1 << 16):
+                *records, pending = (pending + chunk).split(b"\0")
+                if len(pending) > _MAX_GIT_RECORD:
+                    _refuse(f"the repository has a path longer than {_MAX_GIT_RECORD} bytes")
+                for record in records:  # "<mode> <type> <object> <size>\t<path>"
+                    meta, _, path = record.partition(b"\t")
+                    mode, kind, _, size = meta.split()
+                    parts = _parts(os.fsdecode(path), limits, "repository entry")
+                    if any(parts[:end] in skipped for end in range(1, len(parts))):
+                        continue
+                    folder = kind != b"blob"  # a tree, or a submodule's (empty) folder
+                    if parts[-1] in SKIP_DIRS and (folder or mode == b"120000"):
+                        skipped.add(parts)  # as _walk prunes: a folder or a link of that name
+                        continue
+                    census.add(parts, folder=folder, size=0 if folder else int(size))
+            status = proc.wait(limits.clone_timeout)
+        except BaseException:
+            proc.kill()
+            raise
+    if status != 0:
+        raise subprocess.CalledProcessError(status, command, stderr="git ls-tree failed")

@@ -1,7 +1,7 @@
 """Every hostile archive of tests/hostile/archives.py is refused by submission.prepare, by name and
-in under 5 s, and nothing is written or read outside the work folder — extracted by the
-unprivileged child (the grader is root in CI) and in-process alike. Attacks aim only at folders
-these tests own."""
+in under 5 s, and nothing is written or read outside the work folder — extracted by the child as
+uid 65534 (the grader is root in CI) and as the grader's own user alike. Attacks aim only at
+folders these tests own."""
 
 from __future__ import annotations
 
@@ -12,17 +12,20 @@ import re
 import subprocess
 import sys
 import tarfile
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from hostile.archives import HOSTILE, Hostile, Places, write
 
+from grader import submission
 from grader.core import SubmissionRejected
 from grader.submission import Limits, prepare
 
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "TOP-SECRET-5f3a"
-MODES = {"child": Limits(), "in-process": Limits(extract_as=None)}
+MODES = {"as-65534": Limits(), "as-grader": Limits(extract_as=None)}
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +74,20 @@ def test_hostile_archive_is_refused_by_name(
     _assert_contained(base, run)
 
 
+def test_tar_attacks_are_refused_without_tarfiles_filter(
+    corpus: tuple[Path, dict[str, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python before 3.11.4 (Debian 12's 3.11.2) has no tarfile.data_filter: the module's own
+    checks refuse every tar attack the same way."""
+    monkeypatch.setattr(submission, "_DATA_FILTER", None)  # the fork inherits it
+    base, archives = corpus
+    for hostile in (h for h in HOSTILE if h.fmt == "tar.gz"):
+        run = base / "runs" / f"{hostile.name}-no-filter"
+        with pytest.raises(SubmissionRejected, match=hostile.reason):
+            prepare(archives[hostile.name], workdir=run / "work")
+        _assert_contained(base, run)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_links_inside_the_tree_are_kept(tmp_path: Path, mode: str) -> None:
     """In-tree links (also through other links) stay links; a hard link is a copy of its file."""
@@ -105,24 +122,90 @@ def test_archives_are_extracted_by_an_unprivileged_user(tmp_path: Path) -> None:
     assert {p.stat().st_uid for p in [root.parent, root, root / "Dockerfile"]} == {owner}
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0, reason="the extraction child exists only when the grader is root"
-)
-def test_a_slow_or_crashing_child_is_a_named_rejection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_a_slow_or_crashing_child_is_a_named_rejection(tmp_path: Path, mode: str) -> None:
+    """Every archive is extracted in a child with a deadline and a memory cap, whatever user
+    extracts it (the grader's own user had neither: a MemoryError was a traceback)."""
     archive = tmp_path / "big.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
         info = tarfile.TarInfo("zeros.bin")
         info.size = 50 * 2**20
         tf.addfile(info, io.BytesIO(bytes(info.size)))
+    base = MODES[mode]
+    slow = Limits(extract_as=base.extract_as, extract_timeout=0.01)
     with pytest.raises(SubmissionRejected, match=r"took longer than 0\.01 s"):
-        prepare(archive, workdir=tmp_path / "slow", limits=Limits(extract_timeout=0.01))
+        prepare(archive, workdir=tmp_path / "slow", limits=slow)
+    tight = Limits(extract_as=base.extract_as, extract_memory=1 << 20)
     with pytest.raises(SubmissionRejected, match="needs more than 1 MiB of memory"):
-        prepare(archive, workdir=tmp_path / "oom", limits=Limits(extract_memory=1 << 20))
+        prepare(archive, workdir=tmp_path / "oom", limits=tight)
     assert not (tmp_path / "slow" / "src").exists() and not (tmp_path / "oom" / "src").exists()
 
 
+def test_the_link_check_runs_under_the_childs_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It ran in the grader after the child, with no time limit (a tiny tar took minutes)."""
+
+    def slow_check(top: int, limits: Limits) -> None:
+        time.sleep(30)
+
+    monkeypatch.setattr(submission, "_check_links", slow_check)  # the fork inherits it
+    archive = tmp_path / "ok.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 7
+        tf.addfile(info, io.BytesIO(b"FROM x\n"))
+    started = time.monotonic()
+    with pytest.raises(SubmissionRejected, match=r"took longer than 1 s"):
+        prepare(archive, workdir=tmp_path / "w", limits=Limits(extract_timeout=1))
+    assert time.monotonic() - started < 5
+
+
+def test_a_user_namespace_without_uid_65534_extracts_as_the_grader(tmp_path: Path) -> None:
+    """In a user namespace that maps only root (`unshare -Ur`), giving the folder to 65534 fails
+    with EINVAL: it was a traceback; the child now extracts as the grader's own user."""
+    if subprocess.run(["unshare", "-Ur", "true"], check=False).returncode != 0:
+        pytest.skip("this machine does not allow user namespaces")
+    archive = tmp_path / "ok.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 7
+        tf.addfile(info, io.BytesIO(b"FROM x\n"))
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from grader.submission import prepare
+        try:
+            os.chown({str(tmp_path)!r}, 65534, 65534)
+        except OSError as exc:
+            print("no uid 65534:", exc.strerror)
+        root = prepare(Path({str(archive)!r}), workdir=Path({str(tmp_path / "w")!r}))
+        print("owner", (root / "Dockerfile").stat().st_uid, (root / "Dockerfile").read_text())
+        """
+    )
+    done = subprocess.run(
+        ["unshare", "-Ur", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no uid 65534: Invalid argument" in done.stdout
+    assert "owner 0 FROM x" in done.stdout
+
+
 @pytest.mark.parametrize(
-    "name", ["tar-symlink-chain-then-write", "tar-1500-deep", "tar-100k-empty-dirs"]
+    "name",
+    [
+        "tar-symlink-chain-then-write",
+        "tar-1500-deep",
+        "tar-100k-empty-dirs",
+        "tar-link-steps",
+        "tar-pax-flood",
+    ],
 )
 def test_cli_grade_reports_the_refusal(mini: Path, tmp_path: Path, name: str) -> None:
     """`grader grade` ends with exit 0 and a "rejected" result naming the reason, in under 5 s,

@@ -1,6 +1,7 @@
 """Hostile archives, generated from small specs (no checked-in binaries).
 
-Each `Hostile` names one class of extraction attack and the rejection it must get. Attacks that
+Each `Hostile` names one class of extraction attack and the rejection it must get (a few, whose
+bytes no archive writer makes, are forged). Attacks that
 write or read outside the tree aim at `Places.outside` / `Places.secret`, folders the caller owns
 (never a system path): a link chain climbs from the tree the archive is extracted into
 (`Places.tree`) to them. `write_all(folder, places)` writes every archive into `folder`.
@@ -8,9 +9,11 @@ write or read outside the tree aim at `Places.outside` / `Places.secret`, folder
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import stat
+import struct
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -41,8 +44,9 @@ class Entry:
 class Hostile:
     name: str  # file name without the extension
     fmt: str  # "zip" or "tar.gz"
-    entries: Callable[[Places], Iterator[Entry]]
+    entries: Callable[[Places], Iterator[Entry]] | None  # None: `forged` makes the archive
     reason: str  # a regex the rejection message must match
+    forged: Callable[[], bytes] | None = None  # the archive's bytes
 
     @property
     def filename(self) -> str:
@@ -189,6 +193,69 @@ def _bomb(p: Places) -> Iterator[Entry]:
     yield Entry("zeros.bin", zeros=101 * 2**20)
 
 
+def _link_steps(p: Places) -> Iterator[Entry]:
+    """1,000 links 29 folders deep, each inside the tree, whose 4 KB targets (`x/..` ×800) lean
+    on a chain of 30 such links: the old check walked every chain again from the top, opening
+    each folder at every step (about half an hour for this archive)."""
+    where, pad = "d/" * 28, "x/../" * 800
+    yield from _start()
+    yield Entry(f"{where}f", data=b"f")
+    yield Entry(f"{where}e0", "symlink", target=f"{pad}f")
+    for i in range(1, 30):
+        yield Entry(f"{where}e{i}", "symlink", target=f"{pad}e{i - 1}")
+    for i in range(1000):
+        yield Entry(f"{where}l{i}", "symlink", target=f"{pad}e29")
+
+
+def _pax_flood() -> bytes:
+    """A tar.gz whose one pax header holds 50 MiB of 6-byte records before its Dockerfile:
+    tarfile reads the header whole and parses the records one by one (10 s)."""
+    records = b"6 a=b\n" * (50 * 2**20 // 6)
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, len(records)
+    member = tarfile.TarInfo("Dockerfile")
+    member.size = len(DOCKERFILE)
+    raw = b"".join(
+        [
+            header.tobuf(tarfile.USTAR_FORMAT),
+            records + bytes(-len(records) % 512),
+            member.tobuf(tarfile.USTAR_FORMAT),
+            DOCKERFILE + bytes(-len(DOCKERFILE) % 512),
+            bytes(1024),
+        ]
+    )
+    return gzip.compress(raw, compresslevel=1)
+
+
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+
+
+def _zip_directory(count: int, *, zip64: bool) -> Callable[[], bytes]:
+    """A zip whose central directory lists `count` folders `d/` (zipfile reads and parses it
+    whole, as many entries as its bytes hold) and whose classic end record says 1 entry of 48
+    bytes; with `zip64`, a zip64 end record (which zipfile believes) gives the true numbers."""
+
+    def forge() -> bytes:
+        entry = _CENTRAL.pack(
+            *(b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0),
+            *((stat.S_IFDIR | 0o755) << 16, 0),
+        )
+        directory = (entry + b"d/") * count
+        end = b""
+        if zip64:
+            end += struct.pack(
+                "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(directory), 0
+            )
+            end += struct.pack("<4sLQL", b"PK\x06\x07", 0, len(directory), 1)
+            shown = 48
+        else:
+            shown = len(directory)  # the size is true, the count lies
+        end += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, shown, 0, 0)
+        return directory + end
+
+    return forge
+
+
 HOSTILE = [
     Hostile("zip-slip", "zip", _zip_slip, "outside the submission"),
     Hostile("tar-slip", "tar.gz", _zip_slip, "outside the submission"),
@@ -215,6 +282,23 @@ HOSTILE = [
     Hostile("zip-6000-files", "zip", _many_files, "more than [0-9]+ (files|entries)"),
     Hostile("zip-bomb", "zip", _bomb, "MiB"),
     Hostile("tar-bomb", "tar.gz", _bomb, "MiB"),
+    Hostile("tar-link-steps", "tar.gz", _link_steps, "links take more than [0-9]+ steps"),
+    Hostile("zip-link-steps", "zip", _link_steps, "links take more than [0-9]+ steps"),
+    Hostile("tar-pax-flood", "tar.gz", None, "extended headers .* more than", forged=_pax_flood),
+    Hostile(
+        "zip64-1m-entries",
+        "zip",
+        None,
+        "more than [0-9]+ entries",
+        forged=_zip_directory(1_200_000, zip64=True),
+    ),
+    Hostile(
+        "zip-1m-entries-count-lies",
+        "zip",
+        None,
+        "central directory is larger than",
+        forged=_zip_directory(1_200_000, zip64=False),
+    ),
 ]
 
 
@@ -284,8 +368,12 @@ def _write_tar(path: Path, entries: Iterator[Entry]) -> None:
 
 def write(hostile: Hostile, folder: Path, places: Places) -> Path:
     path = folder / hostile.filename
-    writer = _write_zip if hostile.fmt == "zip" else _write_tar
-    writer(path, hostile.entries(places))
+    if hostile.entries is None:
+        assert hostile.forged is not None
+        path.write_bytes(hostile.forged())
+    else:
+        writer = _write_zip if hostile.fmt == "zip" else _write_tar
+        writer(path, hostile.entries(places))
     return path
 
 
