@@ -105,7 +105,9 @@ def _up_docker(spec: Assignment, stack: ExitStack, *, postgres_image: str, isola
     stack.callback(engine.cleanup, client, run_id)
     labels = engine.labels(run_id)
     tag = f"api-grader-ref:{submission.tree_hash(spec.reference_dir)[:16]}"
-    built = build.build_image(client, spec.reference_dir, tag=tag, labels=labels)
+    # no run labels: the same tree gives the same image, kept as a cache (a label per run made a
+    # new image each time and left the last one dangling)
+    built = build.build_image(client, spec.reference_dir, tag=tag, labels={})
     if not built.ok:
         raise GraderFault(f"the reference solution did not build: {built.reason}")
     svc = services.start(client, spec, labels=labels, postgres_image=postgres_image, internal=isolate)
