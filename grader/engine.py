@@ -244,8 +244,12 @@ def _objects(
 ) -> Iterator[tuple[str, Any, dict[str, str], float]]:
     """(kind, object, labels, created) of every grader-labelled object, or of one run's."""
     selector = {"label": f"{LABEL}={run_id}" if run_id else LABEL}
-    for c in client.containers.list(all=True, filters=selector):
-        yield "container", c, c.labels, _epoch(c.attrs.get("Created"))
+    # one list call, no look-up per container: one removed in between (another run's, ending)
+    # would make that look-up fail
+    for raw in client.api.containers(all=True, filters=selector):
+        name = (raw.get("Names") or [raw["Id"][:12]])[0].lstrip("/")
+        container = client.containers.prepare_model({**raw, "Name": name})
+        yield "container", container, raw.get("Labels") or {}, float(raw.get("Created") or time.time())
     for n in client.networks.list(filters=selector):
         yield "network", n, n.attrs.get("Labels") or {}, _epoch(n.attrs.get("Created"))
     for v in client.volumes.list(filters=selector):
