@@ -162,6 +162,7 @@ class LocalResult:
     failed: list[Any] = field(default_factory=list)  # failing contract Outcomes
     total: int = 0
     lost: dict[str, float] = field(default_factory=dict)  # category -> points lost
+    items: list[Any] = field(default_factory=list)  # the contract items' ItemScores
 
     @property
     def killed(self) -> bool:
@@ -174,7 +175,9 @@ class LocalResult:
         return self.error is not None or (self.mutant.category in self.lost)
 
 
-def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
+def run_local(mutant: Mutant, pg: Any, workdir: Path, *, markers: str | None = None) -> LocalResult:
+    """Serve `mutant` on `pg` and run the contract suite (only the tests `markers` selects, e.g.
+    "critical", when given)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from grader import assignment as assignments
@@ -202,15 +205,16 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path) -> LocalResult:
             return LocalResult(mutant, time.monotonic() - started, error=str(exc))
         target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart,
                         databases={"migrated": migrated}, source=app_dir)
-        run = run_suite(a.tests_dir, target)
+        run = run_suite(a.tests_dir, target, markers=markers)
         outcomes = run.outcomes
     finally:
         app.stop()
-    items = [i for i in a.items if i.check == "contract"]
-    scored = categories(a, score_items(items, outcomes))
+    items = score_items([i for i in a.items if i.check == "contract"], outcomes)
+    scored = categories(a, items)
     lost = {c.id: round(c.max_points - c.points, 2) for c in scored if c.points < c.max_points}
     failed = [o for o in outcomes if not o.passed]
-    return LocalResult(mutant, time.monotonic() - started, failed=failed, total=len(outcomes), lost=lost)
+    return LocalResult(mutant, time.monotonic() - started, failed=failed, total=len(outcomes), lost=lost,
+                       items=items)
 
 
 def _print_result(r: LocalResult, verbose: bool) -> None:

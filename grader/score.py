@@ -4,6 +4,10 @@ An item scores its points times the share of its outcomes that passed (partial c
 to 0.01), or — `scoring: all` — its points only when all of them passed; an item no outcome speaks
 for scores 0. Skipped outcomes ("not checked in local mode")
 count neither way, and an item with only skipped outcomes is reported as not checked.
+
+A failed critical outcome (a contract test marked `@pytest.mark.critical`: a security hole such as
+a forged token accepted) zeroes its item, whatever else passed: partial credit would dilute the one
+test that matters among many that pass. The item's `zeroed_by` says which test and why.
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ def score_items(items: list[Item], outcomes: list[Outcome]) -> list[ItemScore]:
         share = passed / len(counted) if counted else 0.0
         if item.scoring == "all":
             share = float(share == 1.0)
+        breach = next((o for o in counted if o.critical and not o.passed), None)
+        if breach is not None:
+            share = 0.0
         points = round(item.points * share, 2)
         scores.append(ItemScore(id=item.id, title=item.title, category=item.category, points=points,
                                 max_points=item.points, visibility=item.visibility, outcomes=mine,
-                                not_checked=bool(mine) and not counted))
+                                not_checked=bool(mine) and not counted,
+                                zeroed_by=f"{breach.critical} ({breach.name})" if breach else None))
     return scores
 
 

@@ -1,7 +1,10 @@
 """Run an assignment's contract tests (pytest, in-process) against a Target and collect Outcomes.
 
 The tests get generic fixtures from `ContractPlugin`: `target`, `client` (an httpx.Client whose
-exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest.mark.rubric("id")`.
+exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest.mark.rubric("id")`;
+`@pytest.mark.critical("what a failure means")` marks a security check: when one of its
+expectations fails, the item scores 0 (grader.score); a request without an answer, or an error in
+the test, shows no hole and costs only the test's share.
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ class ContractPlugin:
     # hooks ---------------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "rubric(item): the rubric item this test counts for")
+        config.addinivalue_line("markers", "critical(reason): a security check; its failure zeroes "
+                                "its rubric item (reason: what the failure means)")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -132,11 +137,13 @@ class ContractPlugin:
         doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
         name = item.nodeid.split("::", 1)[-1]
         result = Outcome(check="contract", name=name, item=rubric, passed=report.passed or skipped,
-                         message=doc, skipped=skipped)
+                         message=doc, skipped=skipped, critical=_critical(item, doc))
         self.traces[name] = exchanges
         if report.failed:
             result.exchange = exchanges[-1] if exchanges else None
             exc = call.excinfo.value if call.excinfo else None
+            if not isinstance(exc, AssertionError):
+                result.critical = None  # no answer, or an error in the test: it shows no hole
             if isinstance(exc, Mismatch):
                 result.message = f"{doc}\n{exc.what}" if doc else exc.what
                 result.expected, result.actual = exc.expected, exc.actual
@@ -155,6 +162,16 @@ class ContractPlugin:
             else:
                 result.message = cap(str(report.longrepr), 1500)
         self.outcomes.append(result)
+
+
+def _critical(item: pytest.Item, doc: str) -> str | None:
+    """What a failure of a `critical` test means: the marker's reason, else the test's doc's first
+    line; None for a test that is not critical."""
+    marker = item.get_closest_marker("critical")
+    if marker is None:
+        return None
+    reason = str(marker.args[0]).strip() if marker.args else ""
+    return reason or (doc.splitlines()[0] if doc else "") or "a security check failed"
 
 
 # Running a contract suite by hand: `pytest specs/<id>/tests -p grader.checks.contract
@@ -181,11 +198,14 @@ class SuiteRun:
     traces: dict[str, list[Exchange]]  # test name -> the exchanges it made, in order
 
 
-def run_suite(tests_dir: Path, target: Target) -> SuiteRun:
-    """Run every test under `tests_dir` against `target`, silently."""
+def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) -> SuiteRun:
+    """Run every test under `tests_dir` (only those `markers` selects, a pytest -m expression such
+    as "critical", when given) against `target`, silently."""
     plugin = ContractPlugin(target)
     args = [str(tests_dir), "-p", "no:cacheprovider", "--import-mode=importlib",
             "-o", "addopts=", "--rootdir", str(tests_dir), "-p", "no:randomly", "-p", "no:terminal"]
+    if markers:
+        args += ["-m", markers]
     code = pytest.main(args, plugins=[plugin])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         from grader.core import GraderFault

@@ -123,6 +123,14 @@ def expect_401(response: httpx.Response) -> None:
     expect_challenge(response)
 
 
+def expect_refused(response: httpx.Response, case: str) -> None:
+    """The request was not let in: any answer but a success (the exact status and detail are
+    checked by other tests; a critical test fails only on the hole itself)."""
+    if 200 <= response.status_code < 300:
+        raise Mismatch(f"{_where(response)} with {case}", expected="refused",
+                       actual=f"let in: status {response.status_code}, body {response.text[:200]!r}")
+
+
 class Api:
     ok = staticmethod(ok)
     invalid = staticmethod(invalid)
@@ -131,6 +139,7 @@ class Api:
     basic = staticmethod(basic)
     expect_challenge = staticmethod(expect_challenge)
     expect_401 = staticmethod(expect_401)
+    expect_refused = staticmethod(expect_refused)
 
     def __init__(self, target: Any) -> None:
         self.env: dict[str, str] = target.env

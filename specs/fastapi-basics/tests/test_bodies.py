@@ -2,7 +2,7 @@
 
 import pytest
 
-from grader.testing import Mismatch, expect_status
+from grader.testing import Mismatch
 
 FORM = pytest.mark.rubric("form")
 FILES = pytest.mark.rubric("files")
@@ -23,10 +23,12 @@ def test_form_answers_the_username(client, api, username):
 
 
 @FORM
+@pytest.mark.critical("POST /form must never answer with the password")
 def test_form_never_echoes_the_password(client):
-    """POST /form must answer 200 without the password anywhere in the answer (body or headers)."""
+    """POST /form must answer without the password anywhere in the answer (body or headers)."""
     r = client.post("/form", data={"username": "alice", "password": PASSWORD})
-    expect_status(r, 200)
+    if not 200 <= r.status_code < 300:  # the status is test_form_answers_the_username's business
+        pytest.skip(f"not checked: POST /form answered {r.status_code}")
     places = [r.text] + [f"{k}: {v}" for k, v in r.headers.items()]
     leaked = [p for p in places if PASSWORD in p]
     if leaked:

@@ -8,6 +8,8 @@ RESPONSE_MODEL = pytest.mark.rubric("response-model")
 COMMON = pytest.mark.rubric("common-params")
 QUERY_OR_COOKIE = pytest.mark.rubric("query-or-cookie")
 PROTECTED = pytest.mark.rubric("protected")
+# the values the FastAPI lesson hard-codes: an app that still takes them ignores its environment
+LESSON_TOKEN, LESSON_KEY = "fake-super-secret-token", "fake-super-secret-key"
 
 ITEMS = [
     {"name": "Portal Gun", "description": None, "price": 42.0, "tax": None},
@@ -121,6 +123,25 @@ def test_protected_with_the_right_headers(client, api):
     """GET /protected/ with the right X-Token and X-Key must answer 200 [{"item": "Foo"}, {"item": "Bar"}]."""
     headers = {"X-Token": api.env["X_TOKEN"], "X-Key": api.env["X_KEY"]}
     api.ok(client.get("/protected/", headers=headers), [{"item": "Foo"}, {"item": "Bar"}])
+
+
+@PROTECTED
+@pytest.mark.critical("GET /protected/ must open with X_TOKEN and X_KEY from the environment only, never values in the code")
+def test_protected_opens_only_with_the_environments_values(client, api):
+    """GET /protected/ must let in only the X_TOKEN and X_KEY the app was started with (new random values each run): a wrong value, or the lesson's "fake-super-secret-token" / "fake-super-secret-key", must be refused."""
+    token, key = api.env["X_TOKEN"], api.env["X_KEY"]
+    cases = {
+        "the lesson's X-Token": {"X-Token": LESSON_TOKEN, "X-Key": key},
+        "the lesson's X-Key": {"X-Token": token, "X-Key": LESSON_KEY},
+        "the lesson's X-Token and X-Key": {"X-Token": LESSON_TOKEN, "X-Key": LESSON_KEY},
+        "a wrong X-Token": {"X-Token": "wrong-token", "X-Key": key},
+        "a wrong X-Key": {"X-Token": token, "X-Key": "wrong-key"},
+    }
+    for case, headers in cases.items():
+        api.expect_refused(client.get("/protected/", headers=headers), case)
+    r = client.get("/protected/", headers={"X-Token": token, "X-Key": key})
+    if not 200 <= r.status_code < 300:  # refusing everything shows no hole, and no working route
+        pytest.skip(f"not checked: GET /protected/ answered {r.status_code} to the right X-Token and X-Key too")
 
 
 @PROTECTED

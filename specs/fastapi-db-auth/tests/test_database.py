@@ -269,6 +269,7 @@ def test_users_email_is_unique(db_url):
 
 
 # passwords ------------------------------------------------------------------------------------------
+# The three tests are critical: a password stored weakly costs the whole item, not a third of it.
 # Costs a stored hash must have, from OWASP's password storage cheat sheet: argon2 with at least
 # 7 MiB of memory and 35 MiB x passes (its weakest recommended settings run from 7 MiB x 5 to
 # 46 MiB x 1), bcrypt with at least 2^10 rounds. The defaults of pwdlib, argon2-cffi and passlib
@@ -351,6 +352,7 @@ def _expect_bcrypt(stored, password):
 
 
 @PASSWORDS
+@pytest.mark.critical("passwords must never be stored in plaintext, an encoding or a bare digest")
 def test_password_is_not_stored_in_plaintext_or_as_a_bare_digest(api, db_url):
     """The stored password must be a salted hash: not the password itself, nor its hex or base64, nor its plain md5/sha1/sha256/sha512 hex."""
     password = "Plain-Text-Pass-77"
@@ -372,6 +374,7 @@ def test_password_is_not_stored_in_plaintext_or_as_a_bare_digest(api, db_url):
 
 
 @PASSWORDS
+@pytest.mark.critical("password hashes must be salted (a random salt per user)")
 def test_same_password_gives_different_hashes(api, db_url):
     """Two users with the same password must have different stored hashes (a random salt per user)."""
     a = api.register("Same-Password-99", login=False)
@@ -383,6 +386,7 @@ def test_same_password_gives_different_hashes(api, db_url):
 
 
 @PASSWORDS
+@pytest.mark.critical("passwords must be hashed with argon2 or bcrypt at sane costs")
 def test_hash_is_a_real_argon2_or_bcrypt_hash(api, db_url):
     """The stored hash must be argon2 ($argon2...) or bcrypt ($2a$/$2b$/$2y$), verify with the user's password (checked with argon2-cffi or bcrypt), and cost at least argon2 m=7 MiB with m × t ≥ 35 MiB, or bcrypt 10."""
     user = api.shared("owner", login=False)

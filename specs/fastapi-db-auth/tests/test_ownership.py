@@ -2,7 +2,7 @@
 
 import pytest
 
-from grader.testing import expect_equal, expect_json, expect_status
+from grader.testing import Mismatch, expect_equal, expect_json, expect_status
 
 OWNERSHIP = pytest.mark.rubric("items-ownership")
 ORDER = pytest.mark.rubric("check-order")
@@ -42,6 +42,25 @@ def test_cannot_delete_another_users_item(client, api):
     api.expect_detail(r)
     r = client.get(f"/items/{item['id']}")
     expect_status(r, 200)
+
+
+@OWNERSHIP
+@pytest.mark.critical("another user must not create under, change or delete the owner's items")
+def test_other_users_cannot_touch_the_owners_items(client, api):
+    """Another user's attempts to create an item under the owner's id, change the owner's item and delete it must all be refused, and the item must stay as it was."""
+    with api.prerequisite("register two users and create an item"):
+        owner, intruder = api.shared("owner"), api.shared("other")
+        item = api.create_item(owner, title="Mine", description="mine")
+    path = f"/items/{item['id']}"
+    api.expect_refused(client.post(f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers),
+                       "another user's token")
+    api.expect_refused(client.patch(path, json={"title": "Stolen"}, headers=intruder.headers), "another user's token")
+    api.expect_refused(client.delete(path, headers=intruder.headers), "another user's token")
+    r = client.get(path)
+    if r.status_code == 404:
+        raise Mismatch(f"GET {path} after the refused DELETE", expected="the item, still there", actual="404: deleted")
+    if r.status_code == 200 and isinstance(body := r.json(), dict) and body.get("title") != "Mine":
+        raise Mismatch(f"GET {path} after the refused PATCH", expected=item, actual=body)
 
 
 @OWNERSHIP

@@ -46,16 +46,24 @@ def test_duplicate_email_is_400(client, api):
 
 
 @CREATE
+@pytest.mark.critical("no user response may hold the password or its hash")
 def test_no_password_in_any_user_response(client, api):
-    """No response may contain a password or hashed_password property."""
-    user = api.shared("owner")
-    for r in (
-        client.get(f"/users/{user.id}"),
-        client.get("/users/", params={"limit": 100}),
-        client.get("/users/me", headers=user.headers),
-        client.get("/users/me/basic", headers=api.basic(user.email, user.password)),
-    ):
-        expect_status(r, 200)
+    """No answer about a user (POST /users/, GET /users/{user_id}, GET /users/, POST /token, GET /users/me, GET /users/me/basic) may contain a password or hashed_password property."""
+    email = api.email()
+    created = client.post("/users/", json={"email": email, "password": api.PASSWORD})
+    answers = [created]
+    body = created.json() if created.status_code in (200, 201) else None
+    if isinstance(body, dict) and isinstance(body.get("id"), int):
+        answers += [client.get(f"/users/{body['id']}"), client.get("/users/", params={"limit": 100})]
+    token = client.post("/token", data={"username": email, "password": api.PASSWORD})
+    answers.append(token)
+    if token.status_code == 200 and isinstance(login := token.json(), dict) and login.get("access_token"):
+        answers.append(client.get("/users/me", headers=api.bearer(str(login["access_token"]))))
+    answers.append(client.get("/users/me/basic", headers=api.basic(email, api.PASSWORD)))
+    succeeded = [r for r in answers if 200 <= r.status_code < 300]
+    if not succeeded:  # each route is other tests' business: here only what they answer matters
+        pytest.skip("not checked: no user route answered with success")
+    for r in succeeded:
         api.expect_no_secrets(r)
 
 
