@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import requests
 from docker import APIClient, DockerClient
 from docker.utils import kwargs_from_env
 
-from grader import firewall
+from grader import firewall, logtext
 from grader.core import GraderFault
 
 LOG_LINES = 400  # build log lines kept (the report shows the tail)
@@ -28,6 +30,21 @@ BUILD_NETWORK = "api-grader-build"
 BUILD_BRIDGE = firewall.bridge_name("build")
 # not grader.core.LABEL: the network belongs to no run, so no run's cleanup removes it
 BUILD_NETWORK_LABEL = "api-grader.build-network"
+GRADER_IMAGES = "api-grader"  # the grader's own repositories (submissions, references, rootfs)
+# the classic builder's "Step 3/9 : RUN pip install …" (its count includes the grader's labels)
+STEP = re.compile(r"^Step (\d+)/\d+ : (.*)$")
+# the engine's answer when a FROM image is neither here nor pullable: no registry, no such image
+PULL_FAILED = re.compile(
+    r"pull access denied|manifest unknown|manifest for .* not found|repository does not exist|"
+    r"no such host|dial tcp|lookup .*: |i/o timeout|connection refused|server misbehaving|"
+    r"TLS handshake timeout|request canceled|Temporary failure in name resolution|"
+    r"context deadline exceeded|unauthorized|toomanyrequests|No such image", re.I)
+# a line that states an error: pip's "ERROR: …", "Error: pg_config executable not found.", apt's
+# "E: Unable to locate package …", git's "fatal: …"
+ERROR_LINE = re.compile(r"^(?:error|fatal|e)\s*:\s*\S", re.I)
+# pip's summaries of an error it printed above: never the decisive line while a specific one exists
+GENERIC_ERROR = re.compile(r"^error: [a-z0-9-]+$|failed building wheel|could not build wheels|"
+                           r"failed to build|command errored out|subprocess-exited-with-error", re.I)
 
 
 @dataclass
@@ -59,7 +76,8 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     api = _CancellableAPI(**kwargs_from_env(), version=client.api.api_version,
                           timeout=max(60, int(timeout) + 30))
     lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
-    state: dict[str, Any] = {"image": None, "error": None, "fault": None}
+    step_output: collections.deque[str] = collections.deque(maxlen=LOG_LINES)  # the last step's
+    state: dict[str, Any] = {"image": None, "error": None, "fault": None, "step": None}
     start = time.monotonic()
 
     def consume() -> None:
@@ -68,7 +86,13 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
                                pull=False, decode=True, nocache=no_cache, network_mode=network)
             for chunk in stream:
                 if "stream" in chunk:
-                    lines.extend(str(chunk["stream"]).rstrip("\n").splitlines())
+                    for line in str(chunk["stream"]).rstrip("\n").splitlines():
+                        lines.append(line)
+                        if STEP.match(line):
+                            state["step"] = line
+                            step_output.clear()
+                        elif not line.startswith((" ---> ", "Removing intermediate container")):
+                            step_output.append(line)
                 if "error" in chunk:
                     state["error"] = str(chunk["error"]).strip()
                     lines.append(state["error"])
@@ -95,7 +119,9 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     if timed_out:
         return BuildResult(False, None, log, seconds, f"the build took longer than {timeout:.0f} s")
     if state["error"]:
-        return BuildResult(False, None, log, seconds, f"docker build failed: {_last(state['error'])}")
+        reason = failure(str(state["error"]), state["step"], "\n".join(step_output),
+                         missing_bases(client, context), lambda: available_bases(client))
+        return BuildResult(False, None, log, seconds, reason)
     if state["fault"] is not None:
         raise GraderFault(f"lost the Docker engine during the build: {state['fault']}")
     if not state["image"]:
@@ -142,6 +168,119 @@ def _hang_up(response: requests.Response | None) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def failure(error: str, step: str | None, output: str, missing: list[str],
+            available: Callable[[], list[str]]) -> str:
+    """Why a build failed, in one line: a base image this machine does not have (`missing`: those
+    the Dockerfile names literally), named with the ones it has (`available`); else the failing
+    step (`step`: the builder's "Step N/M : …" line), its exit code and the line of its output
+    that says why."""
+    match = STEP.match(step or "")
+    number, instruction = match.groups() if match else ("", "")
+    keyword = instruction.split(" ", 1)[0].upper()
+    if PULL_FAILED.search(error) and (keyword == "FROM" or (not number and missing)):
+        # the failing FROM as the builder printed it, else as the Dockerfile names it (the one the
+        # error names first: "pull access denied for python" leaves the tag out), else the error's
+        pulled = _pulled_image(error)
+        named = [_from_image(instruction) if keyword == "FROM" else "",
+                 *(m for m in missing if pulled and m.startswith(pulled)), *missing, pulled]
+        image = next((n for n in named if n and "$" not in n), "")
+        if image:
+            bases = available()
+            listed = ", ".join(bases[:12]) + (f" and {len(bases) - 12} more" if len(bases) > 12 else "")
+            return (f"docker build failed: the base image `{image}` is not available on the grading "
+                    f"machine; base images it has: {listed or 'none'}")
+    if not number:
+        return f"docker build failed: {_last(error)}"
+    where = f"step {number} `{_cut(instruction, 200)}`"
+    code = re.search(r"returned a non-zero code: (\d+)|exit code: (\d+)", error)
+    if code:
+        return f"docker build failed: {where} exited with code {code.group(1) or code.group(2)}: " \
+               f"{error_line(output) or _last(error)}"
+    return f"docker build failed: {where}: {_last(error)}"
+
+
+def error_line(output: str) -> str:
+    """The line of a failed step's output that says why: the last specific error line (pip's
+    "ERROR: No matching distribution found for …", "Error: pg_config executable not found.", apt's
+    "E: Unable to locate package …"), else the exception of a Python traceback, else the last line."""
+    lines = [line.strip() for line in logtext.plain(output).splitlines() if line.strip()]
+    stated = [line for line in lines if ERROR_LINE.match(line)]
+    specific = [line for line in stated if not GENERIC_ERROR.search(line)]
+    line = (specific or stated or [""])[-1] or logtext.exception_line(output) or logtext.last_line(output)
+    return _cut(line, logtext.LINE_CAP)
+
+
+def dockerfile_bases(text: str) -> list[str] | None:
+    """The images the Dockerfile's FROM lines name (not `scratch`, not an earlier stage), with the
+    global ARGs' defaults substituted; None when a FROM depends on a value only the build knows."""
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    bases: list[str] = []
+    seen_from = False
+    for raw in re.sub(r"\\\r?\n", " ", text).splitlines():
+        words = raw.split()
+        if not words or words[0].startswith("#"):
+            continue
+        keyword = words[0].upper()
+        if keyword == "ARG" and not seen_from and len(words) > 1:  # before the first FROM: global
+            name, _, value = words[1].partition("=")
+            args[name] = value.strip("\"'")
+        elif keyword == "FROM":
+            seen_from = True
+            image = re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)",
+                           lambda m: args.get(m.group(1) or m.group(3)) or m.group(2) or "",
+                           _from_image(raw))
+            if not image or "$" in image:
+                return None
+            if image.lower() != "scratch" and image.lower() not in stages:
+                bases.append(image)
+            if len(words) >= 4 and words[-2].lower() == "as":
+                stages.add(words[-1].lower())
+    return bases
+
+
+def missing_bases(client: DockerClient, context: Path) -> list[str]:
+    """The base images the submission's Dockerfile names literally that this engine does not have."""
+    try:
+        bases = dockerfile_bases((context / "Dockerfile").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
+    missing = []
+    for image in bases or []:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            missing.append(image)
+        except docker.errors.APIError:  # e.g. an invalid reference: the build's error says it
+            continue
+    return missing
+
+
+def available_bases(client: DockerClient) -> list[str]:
+    """The image tags this engine has that a Dockerfile can start FROM: all but the grader's own."""
+    try:
+        images = client.images.list()
+    except docker.errors.DockerException:
+        return []
+    return sorted({tag for image in images for tag in image.tags if not tag.startswith(GRADER_IMAGES)})
+
+
+def _from_image(instruction: str) -> str:
+    """The image of `FROM [--platform=…] image [AS name]`."""
+    words = [w for w in instruction.split()[1:] if not w.startswith("--")]
+    return words[0] if words else ""
+
+
+def _pulled_image(error: str) -> str:
+    """The image an engine's pull error names, e.g. "manifest for python:latest not found"."""
+    found = re.search(r"manifest for (\S+) not found|pull access denied for ([^\s,]+)", error)
+    return (found.group(1) or found.group(2)) if found else ""
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _last(text: str) -> str:

@@ -158,7 +158,7 @@ def _print_check(result: Result, out: Path) -> None:
     """The self-check's terminal summary: categories, then each failure with a reproducer."""
     from rich.table import Table
 
-    from grader.report import cause, failure_groups, summary
+    from grader.report import cause, failure_groups, not_run, not_run_line, summary, to_fix, zeroed
 
     if result.status is Status.NOT_GRADED:
         console.print(f"[bold yellow]{summary(result)}[/]")
@@ -173,11 +173,16 @@ def _print_check(result: Result, out: Path) -> None:
         table.add_row(cat.title, f"[{style}]{cat.points:g} / {cat.max_points - unchecked:g}[/]",
                       f"[dim]{unchecked:g}[/]" if unchecked else "")
     console.print(table)
+    for why, items in not_run(result):  # one line for the items that could not run
+        console.print(f"✗ {not_run_line(why, items)}", style="bold red", markup=False, highlight=False)
+    fix = to_fix(result)
     for item in result.items:
         if item.not_checked:
             console.print(f"[dim]○ {item.title}: not checked in {result.runtime} mode[/]")
-        elif not item.passed:
+        elif item in fix:
             console.print(f"[bold red]✗ {item.title}[/] ({item.points:g}/{item.max_points:g})")
+            if item.zeroed_by:
+                console.print(f"    {zeroed(item)}", style="bold", markup=False, highlight=False)
             groups = failure_groups(item)
             for first, same in groups[:3]:
                 what = cause(first)

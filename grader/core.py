@@ -201,6 +201,9 @@ class Outcome:
     exchange: Exchange | None = None  # the request that showed the failure
     reference: Exchange | None = None  # the reference solution's answer to the same request
     skipped: bool = False  # not checked (e.g. local mode cannot see the Dockerfile)
+    not_run: bool = False  # its check could not run (no image, no app): costs its points, one line
+    # a security check: failed, it zeroes its item; the text says what the failure means
+    critical: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +223,7 @@ class ItemScore:
     visibility: str
     outcomes: list[Outcome] = field(default_factory=list)
     not_checked: bool = False
+    zeroed_by: str | None = None  # the failed critical check that zeroed the item, and why
 
     @property
     def passed(self) -> bool:
@@ -239,6 +243,7 @@ class ItemScore:
             "visibility": self.visibility,
             "passed": self.passed,
             "not_checked": self.not_checked,
+            "zeroed_by": self.zeroed_by,
             "outcomes": [o.to_dict() for o in self.outcomes],
         }
 
@@ -252,6 +257,15 @@ class CategoryScore:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class MigrateRun:
+    """The runtime's migrate command run alone on an empty database, before the app's start."""
+
+    command: list[str]
+    exit_code: int | None  # None: it did not end within its time limit
+    log: str  # tail
 
 
 @dataclass
@@ -275,6 +289,9 @@ class Result:
     run_id: str = ""  # the value of the LABEL on everything this run created
     hidden: int = 0  # rubric items left out (a self-check grades the visible ones only)
     hidden_points: float = 0.0
+    migrate: MigrateRun | None = None  # None: no migrate command, or it never ran
+    # START_FAILED, but the app answered HTTP (not its health check): the other checks ran
+    answered_unhealthy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,4 +312,6 @@ class Result:
             "run_id": self.run_id,
             "hidden": self.hidden,
             "hidden_points": self.hidden_points,
+            "migrate": asdict(self.migrate) if self.migrate else None,
+            "answered_unhealthy": self.answered_unhealthy,
         }

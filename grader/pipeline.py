@@ -21,7 +21,7 @@ from grader import assignment as assignments
 from grader import build, engine, firewall, local, reference, report, run, services, submission
 from grader.assignment import Assignment
 from grader.checks import Context, run_checks
-from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected
+from grader.core import GraderFault, MigrateRun, Outcome, Result, Status, SubmissionRejected
 from grader.score import categories, score_items
 
 Log = Callable[[str], None]
@@ -42,19 +42,21 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
 
 
 def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Services, image: str,
-                   labels: dict[str, str], pool: ThreadPoolExecutor, log: Log) -> Future[str] | None:
-    """Run the runtime's migrate command alone on an empty database, beside the app's start."""
+                   labels: dict[str, str], pool: ThreadPoolExecutor,
+                   log: Log) -> Future[tuple[str, MigrateRun]] | None:
+    """Run the runtime's migrate command alone on an empty database, beside the app's start:
+    (the database as the grader reaches it, what the command did)."""
     command = spec.runtime.migrate
     if not command or "postgres_url" not in svc.values:
         return None
 
-    def migrate() -> str:
+    def migrate() -> tuple[str, MigrateRun]:
         app_url, grader_url = svc.create_database("migrated")
         env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": app_url})
-        code, _ = run.run_once(client, image, command=command, env=env,
+        code, output = run.run_once(client, image, command=command, env=env,
                                     network=svc.network.name, labels=labels)
         log(f"migrate command alone exited with {code}")
-        return grader_url
+        return grader_url, MigrateRun(command=list(command), exit_code=code, log=output)
 
     return pool.submit(migrate)
 
@@ -107,13 +109,20 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
         watch.verify()  # removed or killed from outside while starting: not the student's doing
         result.status, result.reason = Status.START_FAILED, started.reason
         ctx.start_reason = started.reason
-    elif started.app is not None:
-        ctx.started = True
+    if started.app is not None and (not started.reason or started.answered):
+        # healthy, or answering HTTP but never 2xx on the health path: one missing route costs its
+        # own points (the start item's), not every item's
+        ctx.started = not started.reason
+        if started.answered:
+            result.answered_unhealthy = True
+            result.reason += "; the other checks ran anyway"
         ctx.target = started.app.target(env, svc.grader_database_url)
         ctx.target.source = root  # tests may read the student's files
         ctx.target.restart = _watched_restart(watch, started.app, ctx.target.restart)
-        if migrated is not None:
-            ctx.target.databases["migrated"] = migrated.result()
+    if migrated is not None:  # also when the app did not start: its log may say why
+        migrated_url, result.migrate = migrated.result()
+        if ctx.target is not None:
+            ctx.target.databases["migrated"] = migrated_url
     return started.app.logs if started.app is not None else None
 
 

@@ -11,10 +11,12 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from grader import logtext
 from grader.core import ItemScore, Outcome, Result, Status
 
 _env = Environment(loader=PackageLoader("grader", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+_env.filters["plain"] = logtext.plain  # logs without colour codes
 
 STATUS_TEXT = {
     Status.GRADED: "Graded",
@@ -43,7 +45,7 @@ def write_atomic(path: Path, text: str) -> None:
 def item_output(item: ItemScore) -> str:
     if item.not_checked:
         return "\n".join(o.message for o in item.outcomes)
-    lines = []
+    lines = [zeroed(item)] if item.zeroed_by else []
     total = sum(1 for o in item.outcomes if not o.skipped)
     passed = sum(1 for o in item.outcomes if o.passed and not o.skipped)
     if total:
@@ -59,6 +61,11 @@ def item_output(item: ItemScore) -> str:
         if o.reference is not None and o.reference.status is not None:
             lines.append(f"  reference solution answered {o.reference.status}: {o.reference.response_body or ''}")
     return "\n".join(lines)
+
+
+def zeroed(item: ItemScore) -> str:
+    """Why a security hole cost the whole item, in one line."""
+    return f"0 points: a critical check failed — {item.zeroed_by}"
 
 
 def gradescope(result: Result) -> dict[str, Any]:
@@ -95,7 +102,7 @@ def gradescope(result: Result) -> dict[str, Any]:
 
 
 def summary(result: Result) -> str:
-    head = f"{result.assignment}: {STATUS_TEXT[result.status]}"
+    head = f"{result.assignment}: {status_text(result)}"
     if result.status is Status.NOT_GRADED:
         return f"{head}. {result.reason}"
     text = f"{head}. Score {result.score:g}/{result.max_score:g}."
@@ -110,10 +117,42 @@ def summary(result: Result) -> str:
     return text
 
 
+def status_text(result: Result) -> str:
+    if result.answered_unhealthy:
+        return "The app never passed its health check"
+    return STATUS_TEXT[result.status]
+
+
+def not_run(result: Result) -> list[tuple[str, list[ItemScore]]]:
+    """The items none of whose checks could run (no image, no app), by reason: (reason, items).
+    Each group is one line in a report: the reason is the same for all its items."""
+    groups: dict[str, list[ItemScore]] = {}
+    for item in result.items:
+        if item.outcomes and all(o.not_run for o in item.outcomes):
+            groups.setdefault(item.outcomes[0].message, []).append(item)
+    return list(groups.items())
+
+
+def not_run_line(why: str, items: list[ItemScore]) -> str:
+    """E.g. "Not run: 21 rubric items (96 points) — the app exited with code 1 before answering.
+    Items: …" (the HTML report says the same)."""
+    points = sum(i.max_points for i in items)
+    return (f"Not run: {len(items)} rubric item{'s' if len(items) != 1 else ''} ({points:g} points) — "
+            f"{why.removeprefix('Not checked: ')} Items: " + "; ".join(i.title for i in items) + ".")
+
+
+def to_fix(result: Result) -> list[ItemScore]:
+    """The failed items a student has something to look at in: not those unchecked in this mode,
+    nor those that could not run (one line says why, see `not_run`)."""
+    skipped = {id(i) for _, items in not_run(result) for i in items}
+    return [i for i in result.items if not i.passed and not i.not_checked and id(i) not in skipped]
+
+
 def html(result: Result) -> str:
     template = _env.get_template("report.html.j2")
-    return template.render(r=result, status_text=STATUS_TEXT[result.status],
-                           item_output=item_output,
+    return template.render(r=result, status_text=status_text(result), not_run=not_run(result),
+                           to_fix=to_fix(result),
+                           item_output=item_output, zeroed=zeroed,
                            failure_groups=failure_groups)
 
 
@@ -173,15 +212,19 @@ def markdown(result: Result) -> str:
         lines += ["| category | points |", "|---|---|"]
         lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]
         lines.append("")
-    failed = [i for i in result.items if not i.passed and not i.not_checked]
+    failed = to_fix(result)
     unchecked = [i for i in result.items if i.not_checked]
     if unchecked:
         lines.append(f"Not checked in {result.runtime} mode: " + "; ".join(i.title for i in unchecked))
         lines.append("")
+    for why, items in not_run(result):
+        lines += [not_run_line(why, items)[:1000], ""]
     if failed:
         lines.append("### To fix")
         for item in failed:
             lines.append(f"- **{item.title}** ({item.points:g}/{item.max_points:g})")
+            if item.zeroed_by:
+                lines.append(f"  - {zeroed(item)}"[:400])
             for first, same in failure_groups(item)[:3]:
                 what = cause(first)
                 detail = f": expected {first.expected}, got {first.actual}" if first.expected else ""

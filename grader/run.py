@@ -1,7 +1,8 @@
 """Stage 4: start the app container with the assignment's env contract and wait until healthy.
 
 The wait is explicit: poll the health path until it answers 2xx, the container exits, or the
-deadline passes — whichever comes first.
+deadline passes — whichever comes first. An app that answered HTTP all along but never 2xx on the
+health path keeps running (`Started.answered`): the checks run anyway, only the start item fails.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import LogConfig
 
-from grader import appclient
+from grader import appclient, logtext
 from grader.assignment import Runtime
 from grader.core import GraderFault, Guard, Target, free_port
 from grader.engine import ENGINE_ERRORS, tail
@@ -40,23 +41,26 @@ class App:
     runtime: Runtime
     network: str
     local_address: str | None = None  # what the grader's sockets bind to (see Target)
+    healthy: bool = True  # False: its health check never passed, any HTTP answer counts as up
 
-    def logs(self) -> str:
+    def logs(self, lines: int = 60, chars: int = 8000) -> str:
+        """The end of the app's output: at most `lines` lines and `chars` characters."""
         try:
-            raw = self.container.logs(tail=200)
+            raw = self.container.logs(tail=max(lines, 200))
         except docker.errors.DockerException:
             return ""
-        return tail(raw.decode("utf-8", "replace"))
+        return tail(raw.decode("utf-8", "replace"), lines, chars)
 
     def restart(self) -> None:
         """Restart the container and wait until it is healthy again. A published port stays; an IP
         on the network may change (the engine re-allocates it), so `base_url` is read again."""
         self.container.restart(timeout=5)
         self.base_url = _base_url(self.container, self.runtime.port, self.network)
-        reason = wait_healthy(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
-                              alive=lambda: _alive(self.container), local_address=self.local_address)
-        if reason:
-            raise AssertionError(f"after a restart: {reason}")
+        health = wait_health(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
+                             alive=lambda: _alive(self.container), local_address=self.local_address,
+                             any_answer=not self.healthy)
+        if health.reason:
+            raise AssertionError(f"after a restart: {health.reason}")
 
     def target(self, env: dict[str, str], database_url: str | None) -> Target:
         """The app as the checks see it; its base_url follows restarts."""
@@ -89,8 +93,10 @@ class App:
 class Started:
     app: App | None
     seconds: float
-    reason: str = ""  # why it is not healthy
+    reason: str = ""  # why it is not healthy, with the decisive line of its log
     log: str = ""
+    # not healthy, but its port answered HTTP (any status) and it still runs: `app` is usable
+    answered: bool = False
 
 
 def expand_env(runtime: Runtime, values: dict[str, str]) -> dict[str, str]:
@@ -145,14 +151,32 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
         base_url = _base_url(container, runtime.port, network)
         app = App(container=container, base_url=base_url, runtime=runtime, network=network,
                   local_address=_gateway(container, network, base_url))
-        reason = wait_healthy(app.base_url + runtime.health_path, runtime.start_deadline,
-                              alive=functools.partial(_alive, container), local_address=app.local_address)
-        if reason and user is not None and "exited" in reason:
+        health = wait_health(app.base_url + runtime.health_path, runtime.start_deadline,
+                             alive=functools.partial(_alive, container), local_address=app.local_address)
+        if user is not None and "exited" in health.reason:
             app.stop()
             user = None  # it may need root: one more try, as the image says
             continue
         seconds = time.monotonic() - begin
-        return Started(app, seconds, reason, app.logs()) if reason else Started(app, seconds)
+        if not health.reason:
+            return Started(app, seconds)
+        answered = health.status is not None and not health.stopped
+        app.healthy = False
+        # a long traceback's first line is further back than the log tail shown
+        reason = with_log_line(health.reason, app.logs(lines=1000, chars=200_000), answered=answered)
+        return Started(app, seconds, reason, app.logs(), answered)
+
+
+def with_log_line(reason: str, log: str, *, answered: bool = False) -> str:
+    """`reason` and the line of the app's log that says why: the last exception of a traceback,
+    else (an app that never answered) the log's last line — e.g. "Uvicorn running on
+    http://127.0.0.1:8000" says why nothing answered on 0.0.0.0. An app that answered gets only
+    a traceback quoted: its last line is most likely a request it logged."""
+    line = logtext.exception_line(log) or ("" if answered else logtext.last_line(log))
+    if not line or line in reason:
+        return reason
+    return f"{reason}; the log ends with: {line}" if line == logtext.last_line(log) else \
+        f"{reason}; the last error in the log: {line}"
 
 
 def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],
@@ -214,28 +238,44 @@ def _alive(container: Container) -> str | None:
     return f"the app exited with code {state.get('ExitCode')} before answering"
 
 
+@dataclass(frozen=True)
+class Health:
+    reason: str = ""  # "" when healthy
+    status: int | None = None  # the last HTTP status the health path answered; None: never answered
+    stopped: bool = False  # the app stopped (exited, was killed) before it was healthy
+
+
 def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None],
                  local_address: str | None = None) -> str:
-    """Poll `url` until it answers 2xx. Returns "" when healthy, else the reason it is not.
-    Each poll may take 3 s in all and read 2 MB (grader.appclient); `local_address` as Target's."""
+    """`wait_health`'s reason: "" when healthy."""
+    return wait_health(url, deadline, alive=alive, local_address=local_address).reason
+
+
+def wait_health(url: str, deadline: float, *, alive: Callable[[], str | None],
+                local_address: str | None = None, any_answer: bool = False) -> Health:
+    """Poll `url` until it answers 2xx (`any_answer`: any HTTP status), the app stops or `deadline`
+    seconds pass. Each poll may take 3 s in all and read 2 MB (grader.appclient); `local_address`
+    as Target's."""
     end = time.monotonic() + deadline
-    interval, last = 0.1, "no answer yet"
+    interval, last, status = 0.1, "no answer yet", None
+    what = f"GET {httpx.URL(url).path or '/'}"
     with appclient.client(Guard(strikes=0, origin=url), local_address,
                           timeout=httpx.Timeout(3.0, connect=1.0)) as http:
         while True:
             try:
                 response = http.get(url)
-                if response.is_success:
-                    return ""
-                last = f"{url.rsplit('/', 1)[-1] or '/'} answered {response.status_code}"
+                if response.is_success or any_answer:
+                    return Health(status=response.status_code)
+                status = response.status_code
+                last = f"{what} answered {status}, never 2xx"
             except appclient.NoAnswer as exc:
                 last = str(exc)
             except httpx.HTTPError as exc:
                 last = f"no answer ({type(exc).__name__})"
-            stopped = alive()
-            if stopped:
-                return stopped
+            gone = alive()
+            if gone:
+                return Health(gone, status, stopped=True)
             if time.monotonic() >= end:
-                return f"not healthy within {deadline:.0f} s: {last}"
+                return Health(f"not healthy within {deadline:g} s: {last}", status)
             time.sleep(min(interval, max(0.0, end - time.monotonic())))
             interval = min(interval * 1.5, 1.0)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class H(BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path == "/health":
+        if self.path == "/health" and "%(mode)s" != "no-health":
             body = {"status": "ok"}
         elif self.path == "/hello":
             body = {"greeting": os.environ.get("GREETING", "?") if "%(mode)s" != "wrong" else "bye"}
@@ -31,10 +31,12 @@ ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
 '''
 
 
-def write_mini(spec: Path) -> Path:
-    """A tiny assignment with no database: GET /hello must answer the GREETING env var."""
+def write_mini(spec: Path, *, migrate: str | None = None) -> Path:
+    """A tiny assignment with no database: GET /hello must answer the GREETING env var.
+    `migrate` (a YAML flow list, e.g. '["python", "migrate.py"]'): a variant with a Postgres
+    (the app gets DATABASE_URL) and that migrate command."""
     (spec / "tests").mkdir(parents=True)
-    (spec / "assignment.yaml").write_text(textwrap.dedent("""
+    runtime = textwrap.dedent("""
         id: mini
         title: Mini greeting service
         runtime:
@@ -42,6 +44,11 @@ def write_mini(spec: Path) -> Path:
           health_path: /health
           start_deadline: 8
           env: {GREETING: hello, SECRET: "${random_secret}"}
+    """)
+    if migrate:
+        runtime = runtime.replace("}\n", ', DATABASE_URL: "${postgres_url}"}\n')
+        runtime += f"  migrate: {migrate}\nservices: {{postgres: true}}\n"
+    (spec / "assignment.yaml").write_text(runtime + textwrap.dedent("""
         categories:
           - {id: deploy, title: Deploy}
           - {id: api, title: API}
@@ -71,11 +78,18 @@ def write_mini(spec: Path) -> Path:
 
 
 def make_submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
-                cmd: str = '["python", "app.py"]') -> Path:
+                    cmd: str = '["python", "app.py"]', base: str = "python:3.11-slim",
+                    files: dict[str, str] | None = None) -> Path:
+    """A submission of the mini assignment. `mode`: "ok", "wrong" (GET /hello answers another
+    greeting), "needs-root" (writes to / at start), "no-health" (no /health route: 404).
+    `files`: more files, copied into the image beside app.py."""
     root.mkdir(parents=True)
     (root / "app.py").write_text(SERVER % {"mode": mode})
+    for name, text in (files or {}).items():
+        (root / name).write_text(text)
+    copied = " ".join(["app.py", *(files or {})])
     (root / "Dockerfile").write_text(
-        f"FROM python:3.11-slim\nWORKDIR /srv\n{dockerfile_extra}COPY app.py .\nCMD {cmd}\n"
+        f"FROM {base}\nWORKDIR /srv\n{dockerfile_extra}COPY {copied} ./\nCMD {cmd}\n"
     )
     return root
 

@@ -71,7 +71,7 @@ def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: Docke
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert time.monotonic() - begin < 60
     assert result.status is Status.START_FAILED
-    assert "exited with code 3" in result.reason
+    assert result.reason == "the app exited with code 3 before answering; the log ends with: boom: no config"
     assert "boom: no config" in result.app_log
     assert result.score == 20  # it built
     assert "boom: no config" in (tmp_path / "out" / "report.html").read_text()
@@ -157,3 +157,107 @@ def test_root_images_run_as_nobody_unless_they_need_root(mini: Path, tmp_path: P
     needy = grade(submission_path=make_submission(tmp_path / "needy", mode="needs-root"), assignment=mini)
     assert needy.score == 100 and "serving as uid 0" in needy.app_log
     assert not leftovers(docker_client, runs={plain.run_id, needy.run_id})
+
+
+def test_app_without_health_route_loses_only_the_start_item(mini: Path, tmp_path: Path,
+                                                             docker_client: DockerClient) -> None:
+    """It answers HTTP, just not 2xx on GET /health: after the start deadline the checks run anyway."""
+    sub = make_submission(tmp_path / "no-health", mode="no-health")
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.START_FAILED and result.answered_unhealthy
+    assert "not healthy within 8 s: GET /health answered 404, never 2xx" in result.reason
+    assert result.score == 70  # builds, GET /hello greets; not "the app starts"
+    starts = next(i for i in result.items if i.id == "starts")
+    assert starts.points == 0 and "GET /health answered 404" in starts.outcomes[0].message
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "The app never passed its health check" in html and "Not run" not in html
+    assert not leftovers(docker_client, runs={result.run_id})
+
+
+CRASH = """\
+print("\\x1b[32mINFO\\x1b[0m:     Started server process", flush=True)
+import psycopg  # not installed: the decisive line of the log
+"""
+
+
+def test_crash_at_import_names_the_exception(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    sub = make_submission(tmp_path / "crash", files={"crash.py": CRASH}, cmd='["python", "crash.py"]')
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.START_FAILED and not result.answered_unhealthy
+    assert result.reason.startswith("the app exited with code 1 before answering")
+    assert result.reason.endswith("ModuleNotFoundError: No module named 'psycopg'")
+    assert result.score == 20
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "\x1b" not in html and "INFO:     Started server process" in html
+    # the item that could not run is one line, the log is above the scores
+    assert "Not run: 1 rubric item (50 points)" in html and "(not run)" not in html
+    assert html.index("App log") < html.index("Score by category")
+    assert not leftovers(docker_client, runs={result.run_id})
+
+
+INSTALL = """\
+echo "Collecting psycopg2==2.9.9"
+echo "  error: subprocess-exited-with-error"
+echo "      Error: pg_config executable not found."
+echo "error: metadata-generation-failed"
+exit 1
+"""
+
+
+def test_failed_run_step_names_the_command_and_its_error(mini: Path, tmp_path: Path,
+                                                         docker_client: DockerClient) -> None:
+    sub = make_submission(tmp_path / "pip", files={"install.sh": INSTALL},
+                          dockerfile_extra="COPY install.sh .\nRUN sh install.sh\n")
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.BUILD_FAILED
+    assert result.reason == ("docker build failed: step 4 `RUN sh install.sh` exited with code 1: "
+                             "Error: pg_config executable not found.")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.index("Build log") < html.index("Score by category")
+    assert not leftovers(docker_client, runs={result.run_id})
+
+
+# a registry on this machine's loopback that nothing answers on: like `FROM python:latest` on a
+# grading machine without a registry (no test sends anything off the machine)
+NOWHERE = "127.0.0.1:9/python:latest"
+
+
+@pytest.mark.parametrize("dockerfile", [
+    f"FROM {NOWHERE}\nCMD [\"python\", \"app.py\"]\n",
+    f"ARG BASE={NOWHERE}\nFROM ${{BASE}}\nCMD [\"python\", \"app.py\"]\n",
+])
+def test_missing_base_image_is_named_with_the_available_ones(mini: Path, tmp_path: Path, dockerfile: str,
+                                                             docker_client: DockerClient) -> None:
+    sub = make_submission(tmp_path / "latest")
+    (sub / "Dockerfile").write_text(dockerfile)
+    result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
+    assert result.status is Status.BUILD_FAILED
+    assert f"the base image `{NOWHERE}` is not available on the grading machine" in result.reason
+    bases = result.reason.split("base images it has: ")[1].split(", ")
+    assert "python:3.11-slim" in bases and "postgres:15" in bases
+    assert not any(b.startswith("api-grader") for b in bases)
+    assert f"`{NOWHERE}` is not available" in (tmp_path / "out" / "report.html").read_text()
+    assert not leftovers(docker_client, runs={result.run_id})
+
+
+MIGRATE = """\
+print("\\x1b[33mWARNING\\x1b[0m no migrations in this app", flush=True)
+raise SystemExit(2)
+"""
+
+
+def test_migrate_alone_is_in_the_report(tmp_path: Path, docker_client: DockerClient) -> None:
+    from mini_assignment import write_mini
+
+    spec = write_mini(tmp_path / "spec" / "mini", migrate='["python", "migrate.py"]')
+    sub = make_submission(tmp_path / "sub", files={"migrate.py": MIGRATE})
+    result = grade(submission_path=sub, assignment=spec, out=tmp_path / "out")
+    assert result.status is Status.GRADED and result.score == 100, result.reason
+    assert result.migrate is not None and result.migrate.exit_code == 2
+    assert result.migrate.command == ["python", "migrate.py"]
+    full = json.loads((tmp_path / "out" / "full.json").read_text())
+    assert full["migrate"]["exit_code"] == 2 and "no migrations in this app" in full["migrate"]["log"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Migrate command alone" in html and "<b>exited with code 2</b>" in html
+    assert "WARNING no migrations in this app" in html and "\x1b" not in html
+    assert not leftovers(docker_client, runs={result.run_id})

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from grader import report
-from grader.core import CategoryScore, Exchange, ItemScore, Outcome, Result, Status
+from grader.core import CategoryScore, Exchange, ItemScore, MigrateRun, Outcome, Result, Status
 
 
 def _result(status: Status = Status.GRADED) -> Result:
@@ -97,3 +97,61 @@ def test_failures_differing_only_in_numbers_are_one_cause() -> None:
     item = ItemScore(id="i", title="t", category="c", points=0.0, max_points=1.0, visibility="visible",
                      outcomes=outcomes)
     assert [(first.name, len(same)) for first, same in report.failure_groups(item)] == [("t[1]", 1), ("t[abc]", 0)]
+
+
+def _start_failed() -> Result:
+    """An app that crashed at import: 21 items could not run, the migrate command failed too."""
+    why = ("the app exited with code 1 before answering; the last error in the log: "
+           "ModuleNotFoundError: No module named 'psycopg'")
+    items = [ItemScore(id="builds", title="The image builds", category="deploy", points=6.0,
+                       max_points=6.0, visibility="visible",
+                       outcomes=[Outcome(check="build", name="builds", item="builds", passed=True)]),
+             ItemScore(id="starts", title="The app starts", category="deploy", points=0.0, max_points=4.0,
+                       visibility="visible",
+                       outcomes=[Outcome(check="start", name="starts", item="starts", passed=False,
+                                         message=why)])]
+    items += [ItemScore(id=f"api-{n}", title=f"API item {n}", category="api", points=0.0, max_points=4.0,
+                        visibility="visible",
+                        outcomes=[Outcome(check="contract", name=f"api-{n} (not run)", item=f"api-{n}",
+                                          passed=False, message=f"Not checked: {why}", not_run=True)])
+              for n in range(21)]
+    log = ("\x1b[32mINFO\x1b[0m:     Started server process [7]\nTraceback (most recent call last):\n"
+           '  File "/srv/app/main.py", line 1, in <module>\n    import psycopg\n'
+           "ModuleNotFoundError: No module named 'psycopg'\n")
+    return Result(assignment="demo", assignment_version="1-abc", submission="bob", seed=0,
+                  status=Status.START_FAILED, reason=why, score=6.0, max_score=94.0, items=items,
+                  categories=[CategoryScore("deploy", "Deploy", 6.0, 10.0),
+                              CategoryScore("api", "API", 0.0, 84.0)],
+                  timings={"build": 3.0, "total": 12.0}, app_log=log, build_log="Step 1/4 : FROM x",
+                  migrate=MigrateRun(command=["alembic", "upgrade", "head"], exit_code=1,
+                                     log="\x1b[31mERROR\x1b[0m [alembic] ModuleNotFoundError: psycopg"))
+
+
+def test_a_start_failure_reads_from_its_cause(tmp_path: Path) -> None:
+    result = _start_failed()
+    html = report.html(result)
+    assert "\x1b" not in html, "ANSI colour codes are removed from every log"
+    assert "INFO:     Started server process" in html and "ERROR [alembic] ModuleNotFoundError" in html
+    # the 21 items that could not run: one line, not 21 boxes
+    assert html.count("Not checked:") == 0 and html.count("(not run)") == 0
+    assert "Not run: 21 rubric items (84 points)" in html
+    assert html.count("ModuleNotFoundError: No module named &#39;psycopg&#39;") == 4  # reason, line, start, log
+    assert "What to fix (1 rubric item)" in html  # the start item, with its reason
+    # the logs come right after the reason, before the scores
+    assert html.index("The app did not start.") < html.index("App log") < html.index("Score by category")
+    assert html.index("Migrate command alone") < html.index("Score by category")
+    assert html.index("Passed (1)") < html.index("Build log")  # it built: its log is no cause
+    assert "<b>exited with code 1</b>" in html
+    full = result.to_dict()
+    assert full["migrate"] == {"command": ["alembic", "upgrade", "head"], "exit_code": 1,
+                               "log": "\x1b[31mERROR\x1b[0m [alembic] ModuleNotFoundError: psycopg"}
+    md = report.markdown(result)
+    assert md.count("API item") == 21 and md.count("Not run: 21 rubric items (84 points) — the app exited") == 1
+    assert "(not run)" not in md
+
+
+def test_logs_stay_at_the_end_of_a_graded_report() -> None:
+    result = _result()
+    result.build_log = "Step 1/4 : FROM python:3.11-slim"
+    html = report.html(result)
+    assert html.index("What to fix") < html.index("Build log") < html.index("App log")

@@ -1,7 +1,9 @@
 """Stage 5: checks. Each is a plain function registered under a name; the rubric switches it on.
 
 A check gets the run's `Context` and the rubric items that name it, and returns Outcomes, each
-naming one of those items. Checks that need a running app are not called when it never started.
+naming one of those items. Checks that need a running app are not called when there is none (their
+items get "not run" outcomes); they are called on an app that answers HTTP but never passed its
+health check (`started` False: the start item fails, the rest counts for itself).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ class Context:
     runtime: str  # "docker" or "local"
     built: bool | None  # None: not applicable (local mode)
     build_reason: str = ""
-    started: bool = False
+    started: bool = False  # healthy within the start deadline
     start_reason: str = ""
-    target: Target | None = None
+    target: Target | None = None  # the app the checks talk to; None: there is none
     # the reference solution's answers to the contract suite, recorded alone (grader.reference)
     reference_traces: dict[str, list[Exchange]] | None = None
     # filled by the contract check, read by the ones after it (registration order)
@@ -50,6 +52,13 @@ def check(name: str, *, needs_app: bool = True) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
+def not_run(check: str, item: Item, why: str) -> Outcome:
+    """The outcome of an item whose check could not run: it costs the item's points; reports show
+    all such items in one line, since they share one cause."""
+    return Outcome(check=check, name=f"{item.id} (not run)", item=item.id, passed=False,
+                   message=f"Not checked: {why}", not_run=True)
+
+
 def run_checks(ctx: Context, items: list[Item],
                timings: dict[str, float] | None = None) -> list[Outcome]:
     """Run each check the items name, once; `timings` gets "check:<name>" seconds."""
@@ -66,10 +75,9 @@ def run_checks(ctx: Context, items: list[Item],
         if not its:
             continue
         registered = CHECKS[name]
-        if registered.needs_app and (ctx.target is None or not ctx.started):
+        if registered.needs_app and ctx.target is None:
             why = ctx.build_reason if ctx.built is False else ctx.start_reason or "the app did not start"
-            outcomes += [Outcome(check=name, name=f"{item.id} (not run)", item=item.id, passed=False,
-                                 message=f"Not checked: {why}") for item in its]
+            outcomes += [not_run(name, item, why) for item in its]
             continue
         begin = time.monotonic()
         outcomes += registered.fn(ctx, its)

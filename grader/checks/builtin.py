@@ -11,7 +11,7 @@ import httpx
 
 from grader import appclient
 from grader.assignment import Item
-from grader.checks import Context, check
+from grader.checks import Context, check, not_run
 from grader.checks.contract import run_suite
 from grader.checks.differential import compare, mask, secrets_of
 from grader.checks.fuzz import run_fuzz
@@ -34,7 +34,9 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
     health = ctx.assignment.runtime.health_path
     deadline = ctx.assignment.runtime.start_deadline
     ok = f"GET {health} answered 2xx within {deadline:.0f} s of start."
-    why = ctx.build_reason if ctx.built is False else ctx.start_reason
+    if ctx.built is False:  # no image, nothing to start: the build's cause, told once
+        return [not_run("start", i, ctx.build_reason) for i in items]
+    why = ctx.start_reason
     if ctx.runtime == "local" and ctx.started:  # it answered, but not as the image would start it
         return [Outcome(check="start", name=i.id, item=i.id, passed=False, skipped=True,
                         message="Not checked in local mode: the container was not run (the app "
