@@ -194,33 +194,36 @@ ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
 """
 
 
+def _slow_grade(mini: Path, tmp_path: Path, run_id: str, **env: str) -> subprocess.Popen[str]:
+    """`grader grade` of a submission whose GET /hello is slow, in the background."""
+    sub = make_submission(tmp_path / "slow")
+    (sub / "app.py").write_text(SLOW_APP)
+    out = tmp_path / "o"
+    return subprocess.Popen(
+        _cli("grade", str(sub), "--assignment", str(mini), "--out", str(out), "--run-id", run_id),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def _wait_for_checks(proc: subprocess.Popen[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "running checks" in line:
+            return
+
+
 @pytest.mark.parametrize("action", ["remove", "stop", "restart"])
 def test_sandbox_lost_mid_grade_is_not_graded(
     action: str, mini: Path, tmp_path: Path, docker_client: DockerClient
 ) -> None:
     """Someone else removes, stops or restarts the app while the checks run: not graded, exit 2,
     never a score from whatever answered (a restarted app would even have scored 100)."""
-    sub = make_submission(tmp_path / "slow")
-    (sub / "app.py").write_text(SLOW_APP)
     run_id = f"test-lost-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(
-        _cli(
-            "grade",
-            str(sub),
-            "--assignment",
-            str(mini),
-            "--out",
-            str(tmp_path / "o"),
-            "--run-id",
-            run_id,
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _slow_grade(mini, tmp_path, run_id)
     assert proc.stderr is not None
-    for line in proc.stderr:
-        if "running checks" in line:
-            break
+    _wait_for_checks(proc)
     (app,) = docker_client.containers.list(filters={"label": f"{LABEL}={run_id}"})
     time.sleep(0.5)  # GET /hello is under way
     getattr(app, action)(**({"force": True} if action == "remove" else {"timeout": 1}))
@@ -347,29 +350,11 @@ def test_an_engine_restart_during_a_grade_is_not_graded(
     "not graded", exit 2, no traceback — the way out (stopping the app and Postgres, removing
     the run) meets the same dead engine and must not hide the first fault."""
     relay = _Relay(tmp_path / "engine.sock")
-    sub = make_submission(tmp_path / "slow")
-    (sub / "app.py").write_text(SLOW_APP)
     run_id = f"test-engine-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(
-        _cli(
-            "grade",
-            str(sub),
-            "--assignment",
-            str(mini),
-            "--out",
-            str(tmp_path / "o"),
-            "--run-id",
-            run_id,
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'engine.sock'}"},
-    )
+    proc = _slow_grade(mini, tmp_path, run_id, DOCKER_HOST=f"unix://{tmp_path / 'engine.sock'}")
     assert proc.stderr is not None
     try:
-        for line in proc.stderr:
-            if "running checks" in line:
-                break
+        _wait_for_checks(proc)
         relay.stop()
         err = proc.stderr.read()
         assert proc.wait(timeout=120) == 2, err
