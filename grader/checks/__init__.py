@@ -27,12 +27,16 @@ class Context:
     build_reason: str = ""
     started: bool = False  # healthy within the start deadline
     start_reason: str = ""
+    served: str = ""  # local mode: what started the app (the Dockerfile's command or the assignment's)
     target: Target | None = None  # the app the checks talk to; None: there is none
     # the reference solution's answers to the contract suite, recorded alone (grader.reference)
     reference_traces: dict[str, list[Exchange]] | None = None
     # filled by the contract check, read by the ones after it (registration order)
     traces: dict[str, list[Exchange]] = field(default_factory=dict)
     contract_outcomes: list[Outcome] = field(default_factory=list)
+    # spec operations the app answered with a documented success (checks/exercised.py), from every
+    # contract test (hidden ones too: only the operations' names are kept) and fuzzing
+    implemented: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from grader.assignment import Item
 from grader.checks import Context, check, not_run
 from grader.checks.contract import run_suite
 from grader.checks.differential import compare, mask, secrets_of
+from grader.checks.exercised import Api, Credit
 from grader.checks.fuzz import run_fuzz
 from grader.core import Exchange, GraderFault, Outcome, cap
 
@@ -40,8 +41,8 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
     if ctx.runtime == "local" and ctx.started:  # it answered, but not as the image would start it
         return [Outcome(check="start", name=i.id, item=i.id, passed=False, skipped=True,
                         message="Not checked in local mode: the container was not run (the app "
-                                "answered when started with `" + " ".join(ctx.assignment.runtime.local_command)
-                                + "`).") for i in items]
+                                "answered when started with " + (ctx.served or "`" + " ".join(
+                                    ctx.assignment.runtime.local_command) + "`") + ").") for i in items]
     return [Outcome(check="start", name=i.id, item=i.id, passed=ctx.started,
                     message=ok if ctx.started else f"{why}", expected=None if ctx.started else ok)
             for i in items]
@@ -121,6 +122,7 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     graded = {o.name for o in outcomes if o.item in wanted}
     ctx.traces.update({name: t for name, t in run.traces.items() if name in graded})
     ctx.contract_outcomes = outcomes
+    ctx.implemented |= Api.load(ctx.assignment.spec_path).succeeded(run.traces)
     known = {i.id for i in ctx.assignment.items if i.check == "contract"}
     unknown = sorted({o.item or "(none)" for o in outcomes} - known)
     if unknown:
@@ -144,19 +146,25 @@ def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
                       max_examples=fuzz.max_examples, checks=sorted(owner), stateful=fuzz.stateful,
                       hooks=hooks, env=ctx.target.env, max_steps=fuzz.max_steps,
                       guard=ctx.target.guard, local_address=ctx.target.local_address)
-    return report.outcomes(owner)
+    ctx.implemented.update(report.succeeded)
+    given = Api.load(ctx.assignment.spec_path).at_path(ctx.assignment.runtime.health_path)
+    return report.outcomes(owner, implemented=ctx.implemented, given=given)
 
 
 @check("differential")
 def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
-    """The contract suite's requests answered like the reference answers them (needs `contract`).
-    The reference's answers were recorded alone, before this run's app started (grader.reference)."""
+    """The contract suite's requests answered like the reference answers them (needs `contract`),
+    credited only where the operations they reach work (`ctx.implemented`). The reference's answers
+    were recorded alone, before this run's app started (grader.reference)."""
     if ctx.reference_traces is None:
         raise GraderFault("the differential check needs the reference solution (`reference:` "
                           "in assignment.yaml)")
     assert ctx.target is not None
     mine = mask(ctx.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
+    api = Api.load(ctx.assignment.spec_path)
+    credit = Credit.of(ctx.implemented, api.at_path(ctx.assignment.runtime.health_path))
     outcomes = []
     for item in items:
-        outcomes += compare(mine, ctx.reference_traces, ctx.contract_outcomes, item.id)
+        outcomes += compare(mine, ctx.reference_traces, ctx.contract_outcomes, item.id, api=api,
+                            credit=credit)
     return outcomes
