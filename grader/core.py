@@ -204,6 +204,11 @@ class Outcome:
     not_run: bool = False  # its check could not run (no image, no app): costs its points, one line
     # a security check: failed, it zeroes its item; the text says what the failure means
     critical: str | None = None
+    # not checked because a step before the check failed (register, log in, create a thing): the
+    # root cause, e.g. "could not log in (POST /login answered 404)"; it still costs its points
+    blocked_by: str | None = None
+    # a script that replays the test's whole request sequence against the student's own app
+    reproducer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -269,6 +274,25 @@ class MigrateRun:
 
 
 @dataclass
+class Cause:
+    """One root cause of lost points (grader.causes): the failures it explains and their cost."""
+
+    title: str  # "could not log in (POST /login answered 404)", "POST /login answered 404"
+    points: float  # the points its failures cost together
+    outcomes: list[Outcome] = field(default_factory=list)  # failed, blocked or not run; worst first
+    critical: str | None = None  # one of them is a security hole that zeroed an item: what it means
+
+    @property
+    def blocked(self) -> int:
+        return sum(1 for o in self.outcomes if o.blocked_by)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "points": self.points, "critical": self.critical,
+                "failed": len(self.outcomes) - self.blocked, "blocked": self.blocked,
+                "outcomes": [{"check": o.check, "name": o.name, "item": o.item} for o in self.outcomes]}
+
+
+@dataclass
 class Result:
     """Everything the grader learnt about one submission; what the report stage renders."""
 
@@ -292,6 +316,7 @@ class Result:
     migrate: MigrateRun | None = None  # None: no migrate command, or it never ran
     # START_FAILED, but the app answered HTTP (not its health check): the other checks ran
     answered_unhealthy: bool = False
+    causes: list[Cause] = field(default_factory=list)  # why points were lost, costliest first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,4 +339,5 @@ class Result:
             "hidden_points": self.hidden_points,
             "migrate": asdict(self.migrate) if self.migrate else None,
             "answered_unhealthy": self.answered_unhealthy,
+            "causes": [c.to_dict() for c in self.causes],
         }

@@ -11,8 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from grader import logtext
-from grader.core import ItemScore, Outcome, Result, Status
+from grader import logtext, reproduce
+from grader.causes import SHOWN
+from grader.core import Cause, ItemScore, Outcome, Result, Status
 
 _env = Environment(loader=PackageLoader("grader", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -42,7 +43,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def item_output(item: ItemScore) -> str:
+def item_output(item: ItemScore, titles: dict[int, str] | None = None) -> str:
     if item.not_checked:
         return "\n".join(o.message for o in item.outcomes)
     lines = [zeroed(item)] if item.zeroed_by else []
@@ -50,7 +51,9 @@ def item_output(item: ItemScore) -> str:
     passed = sum(1 for o in item.outcomes if o.passed and not o.skipped)
     if total:
         lines.append(f"{passed}/{total} checks passed.")
-    for o in item.failures:
+    for why, blocked in blocked_groups(item, titles):
+        lines.append(f"\nNot checked ({len(blocked)}): {why} — " + ", ".join(o.name for o in blocked))
+    for o in checked_failures(item):
         lines.append(f"\n✗ {o.name}: {o.message}".rstrip())
         if o.expected is not None:
             lines.append(f"  expected: {o.expected}")
@@ -69,6 +72,7 @@ def zeroed(item: ItemScore) -> str:
 
 
 def gradescope(result: Result) -> dict[str, Any]:
+    titles = cause_titles(result)
     data: dict[str, Any] = {
         "execution_time": round(result.timings.get("total", 0.0), 2),
         "output": summary(result),
@@ -89,7 +93,7 @@ def gradescope(result: Result) -> dict[str, Any]:
                 "score": item.points,
                 "max_score": item.max_points,
                 "status": "passed" if item.passed else "failed",
-                "output": item_output(item),
+                "output": item_output(item, titles),
                 "tags": [item.category, item.id],
                 "visibility": item.visibility,
             }
@@ -150,10 +154,65 @@ def to_fix(result: Result) -> list[ItemScore]:
 
 def html(result: Result) -> str:
     template = _env.get_template("report.html.j2")
+    shown, rest = top_causes(result)
+    scripts = reproducers(result)
     return template.render(r=result, status_text=status_text(result), not_run=not_run(result),
                            to_fix=to_fix(result),
                            item_output=item_output, zeroed=zeroed,
-                           failure_groups=failure_groups)
+                           failure_groups=failure_groups, causes=shown, other_causes=rest,
+                           cause_line=cause_line, example=example, blocked_groups=blocked_groups,
+                           checked_failures=checked_failures, titles=cause_titles(result),
+                           reproducer_path=lambda o: scripts.get(id(o), (None,))[0])
+
+
+def top_causes(result: Result) -> tuple[list[Cause], list[Cause]]:
+    """(the root causes a report opens with, the smaller ones). None when nothing ran: the
+    reason and the log say it all (a build or start failure)."""
+    ran = result.status is Status.GRADED or result.answered_unhealthy
+    causes = [c for c in result.causes if c.points > 0 or c.critical] if ran else []
+    return causes[:SHOWN], causes[SHOWN:]
+
+
+def cause_line(c: Cause, items: list[ItemScore]) -> str:
+    """What a cause stopped, e.g. "82 checks not checked and 9 failed, in 3 rubric items: Token;
+    Users me; Items" (item titles cut short past the third)."""
+    blocked, failed = c.blocked, len(c.outcomes) - c.blocked
+    parts = [f"{blocked} check{'s' if blocked != 1 else ''} not checked"] if blocked else []
+    if failed:
+        parts.append(f"{failed} failed" if parts else f"{failed} check{'s' if failed != 1 else ''} failed")
+    titles = {i.id: i.title for i in items}
+    mine = {o.item for o in c.outcomes}
+    ids = [i.id for i in items if i.id in mine]  # in the rubric's order
+    names = "; ".join(titles.get(i, i) for i in ids[:3]) + ("; …" if len(ids) > 3 else "")
+    where = f", in {len(ids)} rubric item{'s' if len(ids) != 1 else ''}: {names}" if ids else ""
+    return " and ".join(parts) + where
+
+
+def example(c: Cause) -> Outcome | None:
+    """The outcome that shows a cause best: a failure with a request, else any."""
+    with_request = [o for o in c.outcomes if o.exchange is not None]
+    return next((o for o in with_request if not o.blocked_by), None) or next(iter(with_request or c.outcomes), None)
+
+
+def cause_titles(result: Result) -> dict[int, str]:
+    """id(outcome) -> the title of its root cause."""
+    return {id(o): c.title for c in result.causes for o in c.outcomes}
+
+
+def blocked_groups(item: ItemScore, titles: dict[int, str] | None = None) -> list[tuple[str, list[Outcome]]]:
+    """An item's tests not checked because a step failed, by root cause ("could not log in (POST
+    /login answered 404)"; `titles` from `cause_titles`, else each test's own words): one line
+    each in a report, not a failure of what the tests check."""
+    groups: dict[str, list[Outcome]] = {}
+    for o in item.failures:
+        if o.blocked_by:
+            groups.setdefault((titles or {}).get(id(o), o.blocked_by), []).append(o)
+    return list(groups.items())
+
+
+def checked_failures(item: ItemScore) -> list[Outcome]:
+    """An item's failures of what its tests check (not those a failed step stopped)."""
+    return [o for o in item.failures if not o.blocked_by]
 
 
 def cause(o: Outcome) -> str:
@@ -168,7 +227,7 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     e.g. twelve tests that all stop at "POST /things/ status: expected 201".
     """
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
-    for o in item.failures:
+    for o in checked_failures(item):
         last = re.sub(r"\d+", "N", cause(o))  # "GET /things/1 status" and "GET /things/42 status": one cause
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
@@ -181,7 +240,19 @@ def write(result: Result, out: Path) -> dict[str, Path]:
     write_atomic(paths["results.json"], json.dumps(gradescope(result), indent=2, ensure_ascii=False))
     write_atomic(paths["full.json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     write_atomic(paths["report.html"], html(result))
+    scripts = dict(reproducers(result).values())
+    folder = out / reproduce.FOLDER
+    for old in folder.glob("*.py") if folder.is_dir() else ():  # an earlier grade's, same folder
+        if f"{reproduce.FOLDER}/{old.name}" not in scripts:
+            old.unlink()
+    for relative, text in scripts.items():
+        write_atomic(out / relative, text)
     return paths
+
+
+def reproducers(result: Result) -> dict[int, tuple[str, str]]:
+    """id(outcome) -> (its script's path relative to report.html, the script): grader.reproduce."""
+    return reproduce.files(o for item in result.items for o in item.outcomes)
 
 
 def class_index(title: str, entries: list[dict[str, Any]], out: Path) -> str:
@@ -213,24 +284,41 @@ def markdown(result: Result) -> str:
         lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]
         lines.append("")
     failed = to_fix(result)
+    titles = cause_titles(result)
+    scripts = reproducers(result)
     unchecked = [i for i in result.items if i.not_checked]
     if unchecked:
         lines.append(f"Not checked in {result.runtime} mode: " + "; ".join(i.title for i in unchecked))
         lines.append("")
     for why, items in not_run(result):
         lines += [not_run_line(why, items)[:1000], ""]
+    shown, rest = top_causes(result)
+    if shown:
+        lines.append("### Where the points went")
+        for n, c in enumerate(shown, 1):
+            lines.append(f"{n}. **−{c.points:g} points: {c.title}** — {cause_line(c, result.items)}"[:600])
+            if c.critical:
+                lines.append("   - a security hole: the rubric item it belongs to scores 0")
+        if rest:
+            lines.append(f"\n… and {len(rest)} smaller cause{'s' if len(rest) != 1 else ''} "
+                         f"({sum(c.points for c in rest):g} points), below.")
+        lines.append("")
     if failed:
         lines.append("### To fix")
         for item in failed:
             lines.append(f"- **{item.title}** ({item.points:g}/{item.max_points:g})")
             if item.zeroed_by:
                 lines.append(f"  - {zeroed(item)}"[:400])
+            for why, blocked in blocked_groups(item, titles):
+                lines.append(f"  - not checked ({len(blocked)}): {why}"[:400])
             for first, same in failure_groups(item)[:3]:
                 what = cause(first)
                 detail = f": expected {first.expected}, got {first.actual}" if first.expected else ""
                 lines.append(f"  - `{first.name}` — {what}{detail}"[:400])
                 if first.exchange is not None:
                     lines.append(f"    `{first.exchange.curl()}`"[:600])
+                if id(first) in scripts:
+                    lines.append(f"    whole sequence, next to report.html: `python {scripts[id(first)][0]}`")
                 if same:
                     lines.append(f"  - … and {len(same)} more with the same cause")
     return "\n".join(lines) + "\n"
@@ -258,5 +346,5 @@ def junit(result: Result) -> str:
             elif not item.passed:
                 failure = ET.SubElement(case, "failure",
                                         message=f"{item.points:g}/{item.max_points:g} points")
-                failure.text = item_output(item)
+                failure.text = item_output(item, cause_titles(result))
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)

@@ -4,12 +4,11 @@ in test_pipeline_docker.py)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from stub_server import Handler, serving
 
 from grader import build, logtext, run
 
@@ -146,25 +145,15 @@ def test_from_lines_are_read_with_global_args() -> None:
     assert build.dockerfile_bases("FROM $BASE\n") is None  # only the build knows: read its error
 
 
-class _NoHealth(BaseHTTPRequestHandler):
+class _NoHealth(Handler):
     def do_GET(self) -> None:
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(404)
 
 
 @pytest.fixture
 def answers_404() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoHealth)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_NoHealth) as url:
+        yield url
 
 
 def _running() -> str | None:

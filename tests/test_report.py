@@ -12,7 +12,16 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from grader import report
-from grader.core import CategoryScore, Exchange, ItemScore, MigrateRun, Outcome, Result, Status
+from grader.core import (
+    CategoryScore,
+    Cause,
+    Exchange,
+    ItemScore,
+    MigrateRun,
+    Outcome,
+    Result,
+    Status,
+)
 
 
 def _result(status: Status = Status.GRADED) -> Result:
@@ -39,6 +48,64 @@ def _result(status: Status = Status.GRADED) -> Result:
                               CategoryScore("deploy", "Deploy", 0.0, 6.0)],
                   timings={"build": 1.0, "total": 9.5}, app_log="INFO started", runtime="local",
                   hidden=2, hidden_points=7.0)
+
+
+def _blocked_result() -> Result:
+    """POST /token answers 404: two tests are not checked (their log-in step failed), one test of
+    the route itself fails; one cause, which costs 3 points, and a smaller one."""
+    token = Exchange(method="POST", url="http://localhost:8000/token", status=404,
+                     response_body='{"detail":"Not Found"}')
+    login = "could not log in (POST /token answered 404)"
+    blocked = [Outcome(check="contract", name=f"test_blocked_{n}", item="auth", passed=False,
+                       message=f"Checks something.\nNot checked: {login}.", expected="status 200",
+                       actual="status 404", exchange=token, blocked_by=login) for n in (1, 2)]
+    route = Outcome(check="contract", name="test_token_route", item="auth", passed=False,
+                    message="POST /token must answer 200.\nPOST /token status", expected="status 200",
+                    actual="status 404", exchange=token)
+    other = Outcome(check="contract", name="test_health", item="health", passed=False,
+                    message="GET /health must answer 200.\nGET /health status", expected="status 200",
+                    actual="status 500", exchange=Exchange(method="GET", url="http://localhost:8000/health",
+                                                           status=500))
+    items = [ItemScore(id="auth", title="Tokens", category="api", points=1.0, max_points=4.0,
+                       visibility="visible", outcomes=[*blocked, route, Outcome("contract", "ok", "auth", True)]),
+             ItemScore(id="health", title="Health", category="api", points=1.0, max_points=2.0,
+                       visibility="visible", outcomes=[other, Outcome("contract", "ok2", "health", True)])]
+    causes = [Cause(title=login, points=3.0, outcomes=[route, *blocked]),
+              Cause(title="GET /health answered 500", points=1.0, outcomes=[other])]
+    return Result(assignment="demo", assignment_version="1", submission="carol", seed=0,
+                  status=Status.GRADED, score=2.0, max_score=6.0, items=items, causes=causes,
+                  categories=[CategoryScore("api", "API", 2.0, 6.0)])
+
+
+def test_the_report_opens_with_the_root_causes() -> None:
+    result = _blocked_result()
+    page = report.html(result)
+    causes, details = page.index("Where the points went"), page.index("What to fix")
+    assert causes < page.index("could not log in (POST /token answered 404)") < details
+    assert causes < page.index("GET /health answered 500") < details
+    assert page.index("−3 points") < page.index("−1 points") < details
+    assert "2 checks not checked and 1 failed, in 1 rubric item: Tokens" in page
+    # the blocked tests: one line under their cause, not failures of what they check
+    assert "Not checked (2): could not log in (POST /token answered 404)" in page
+    assert '<a href="#cause-1">root cause 1</a>' in page
+    assert "✗ test_blocked" not in page and "✗ test_token_route" in page
+    md = report.markdown(result)
+    assert md.index("### Where the points went") < md.index("**−3 points: could not log in") < md.index("### To fix")
+    assert "not checked (2): could not log in (POST /token answered 404)" in md and "`test_blocked_1`" not in md
+    auth = next(t for t in report.gradescope(result)["tests"] if t["tags"][1] == "auth")
+    assert "Not checked (2): could not log in (POST /token answered 404) — test_blocked_1, test_blocked_2" in auth["output"]
+    assert "✗ test_blocked" not in auth["output"]
+
+
+def test_no_causes_section_when_nothing_ran() -> None:
+    """A build or start failure: the reason and the log come first; a list of causes would only
+    repeat them."""
+    result = _blocked_result()
+    result.status, result.reason = Status.BUILD_FAILED, "the image did not build"
+    assert "Where the points went" not in report.html(result)
+    assert "Where the points went" not in report.markdown(result)
+    result.status, result.answered_unhealthy = Status.START_FAILED, True  # the checks ran anyway
+    assert "Where the points went" in report.html(result)
 
 
 def test_gradescope_json() -> None:
@@ -76,8 +143,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is missing: run `grader setup --for-tests`")
-    paths = report.write(_result(), tmp_path)
-    assert json.loads(paths["results.json"].read_text())["score"] == 1.0
+    paths = report.write(_blocked_result(), tmp_path)
+    assert json.loads(paths["results.json"].read_text())["score"] == 2.0
+    assert json.loads(paths["full.json"].read_text())["causes"][0]["blocked"] == 2
     done = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

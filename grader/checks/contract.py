@@ -4,7 +4,9 @@ The tests get generic fixtures from `ContractPlugin`: `target`, `client` (an htt
 exchanges are recorded), `db_url`. Each test names its rubric item with `@pytest.mark.rubric("id")`;
 `@pytest.mark.critical("what a failure means")` marks a security check: when one of its
 expectations fails, the item scores 0 (grader.score); a request without an answer, or an error in
-the test, shows no hole and costs only the test's share.
+the test, shows no hole and costs only the test's share. A failed `grader.testing.step` (a setup
+step: register, log in) makes the test "not checked" with `Outcome.blocked_by` naming the step and
+its request: it costs the test's share, never its item.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from grader import reproduce, testing
 from grader.appclient import AppTransport, NoAnswer
 from grader.core import Exchange, Outcome, Target, cap
-from grader.testing import Mismatch
+from grader.testing import Mismatch, StepFailed
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # the read part bounds each request in all (appclient)
 
@@ -59,8 +62,10 @@ class RecordingClient(httpx.Client):  # type: ignore[misc]
             error = str(exc) if isinstance(exc, NoAnswer) else f"{type(exc).__name__}: {exc}"
             self.exchanges.append(Exchange(method=request.method, url=str(request.url),
                                            request_headers=dict(request.headers), error=error))
+            testing.journal.append(self.exchanges[-1])
             raise
         self.exchanges.append(record(response))
+        testing.journal.append(self.exchanges[-1])
         return response
 
 
@@ -120,6 +125,9 @@ class ContractPlugin:
         config.addinivalue_line("markers", "critical(reason): a security check; its failure zeroes "
                                 "its rubric item (reason: what the failure means)")
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        testing.journal.clear()  # a step names requests of its own test only
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -144,7 +152,12 @@ class ContractPlugin:
             exc = call.excinfo.value if call.excinfo else None
             if not isinstance(exc, AssertionError):
                 result.critical = None  # no answer, or an error in the test: it shows no hole
-            if isinstance(exc, Mismatch):
+            if isinstance(exc, StepFailed):  # not checked: the step's request is the one to show
+                result.blocked_by, result.exchange = exc.reason, exc.exchange
+                result.message = (f"{doc}\n" if doc else "") + f"Not checked: {exc.reason}."
+                if isinstance(exc.cause, Mismatch):
+                    result.expected, result.actual = exc.cause.expected, exc.cause.actual
+            elif isinstance(exc, Mismatch):
                 result.message = f"{doc}\n{exc.what}" if doc else exc.what
                 result.expected, result.actual = exc.expected, exc.actual
             elif isinstance(exc, AssertionError):
@@ -161,6 +174,7 @@ class ContractPlugin:
                 result.message = (f"{doc}\n" if doc else "") + f"{type(exc).__name__}: {exc}"
             else:
                 result.message = cap(str(report.longrepr), 1500)
+        result.reproducer = None if result.passed else reproduce.script(result, self.traces, self._target.env)
         self.outcomes.append(result)
 
 

@@ -6,6 +6,9 @@ file adds `api`: the expectations the tests share, each raising `grader.testing.
 failure shows "expected vs actual". Test modules cannot import this conftest (the grader imports
 the tests with importlib), so everything is reached through the fixture: `api.ok(...)`,
 `api.invalid(...)`, `api.error(...)`, `api.basic(...)`, `api.expect_challenge(...)`, `api.env[...]`.
+A critical test that needs the route to work first (the right credentials let in) checks that in
+`api.step(...)` (grader.testing): when it fails, the test is "not checked" and costs its share, never
+its whole item — a route that refuses everyone shows no hole.
 
 The app has no database and no state: every test is independent and sends the same requests on
 every run (only the env's secrets differ from run to run).
@@ -19,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from grader.testing import Mismatch, expect_json, expect_status
+from grader.testing import Mismatch, expect_json, expect_status, step
 
 
 def _where(response: httpx.Response) -> str:
@@ -123,6 +126,13 @@ def expect_401(response: httpx.Response) -> None:
     expect_challenge(response)
 
 
+def expect_success(response: httpx.Response) -> None:
+    """Any 2xx (the exact status is other tests' business)."""
+    if not 200 <= response.status_code < 300:
+        raise Mismatch(f"{_where(response)} status", expected="a success (2xx)",
+                       actual=f"status {response.status_code}, body {response.text[:200]!r}")
+
+
 def expect_refused(response: httpx.Response, case: str) -> None:
     """The request was not let in: any answer but a success (the exact status and detail are
     checked by other tests; a critical test fails only on the hole itself)."""
@@ -140,6 +150,8 @@ class Api:
     expect_challenge = staticmethod(expect_challenge)
     expect_401 = staticmethod(expect_401)
     expect_refused = staticmethod(expect_refused)
+    expect_success = staticmethod(expect_success)
+    step = staticmethod(step)
 
     def __init__(self, target: Any) -> None:
         self.env: dict[str, str] = target.env

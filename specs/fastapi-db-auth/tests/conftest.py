@@ -2,9 +2,12 @@
 
 The grader's plugin (grader.checks.contract) provides `target`, `client`, `client_factory` and
 `db_url`. This file adds `api`: a small helper bound to the test's recorded client that registers
-users with deterministic, unique e-mails (a counter plus the test's name: reproducible runs, no
-randomness), logs them in and creates items. Every helper checks what it gets back with the
-`grader.testing` expectations, so a broken prerequisite shows "expected vs actual" too.
+users with deterministic, unique e-mails (the test's name plus a counter of its own: reproducible
+runs, no randomness, and a test that stops early never shifts another test's e-mails), logs them in
+and creates items. Each of these helpers is a `grader.testing.step` ("register a user", "log in",
+"create an item"): when it fails, a test that needs it is "not checked: could not log in (POST
+/token answered 404)" — it costs its share, grouped under that root cause — rather than failing
+on what it checks. Tests whose subject is registering or logging in send that request themselves.
 
 E-mails look like `<test-name>-<n>@example.com`. When the suite runs again on a database that
 already holds users (the same app graded twice), a run tag `.r<number of users already there>` is
@@ -14,8 +17,9 @@ Registering and logging in cost a slow password hash each (argon2/bcrypt, ~0.3 s
 about registration or login make fresh users. The others take run-scoped shared users:
 `api.shared("owner")` (an item owner / "some authenticated user"), `api.shared("other")` (a second
 user: intruder, other owner) and `api.itemless()` (a user whose own item list is [] when the test
-starts). A shared user is registered (e-mail `shared-<name>@example.com`) and logged in once per run
-and app, whichever test needs it first, so every test still runs alone (`-k name`). Nobody asserts
+starts). The shared users are registered together (e-mails `shared-<name>@example.com`) by the
+first test that needs one, and each is logged in once per run and app by the first test that needs
+its token, so every test still runs alone (`-k name`). Nobody asserts
 "owner"'s or "other"'s own item list; tests that need an exact list use `api.itemless()`, which
 checks the list and registers a replacement when it is not empty (a broken app cannot leak one
 test's items into another), and leave it empty again when they pass. After `api.restart()` every
@@ -25,12 +29,11 @@ shared user is checked again (its token, then its row) before its next use.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,12 +42,11 @@ import jwt
 import pytest
 
 from grader import appclient
-from grader.testing import Mismatch, expect_equal, expect_json, expect_status
+from grader.testing import Mismatch, expect_equal, expect_json, expect_status, step
 
 PASSWORD = "correct-horse-42"
 MAX_PAGES = 200  # paging through a list stops here (100 rows a page)
 
-_counter = itertools.count(1)
 _run_tag: str | None = None
 # run-scoped shared users, keyed by name; reset by `_fresh_run` (one run = one app). Not keyed by
 # the app's URL: a restart may move the app to another address, and the users stay the same.
@@ -52,13 +54,16 @@ _shared: dict[str, User] = {}
 _replacements: dict[str, int] = {}  # how often a shared user was replaced (its e-mail suffix)
 _checked: dict[str, int] = {}  # the app generation a shared user was last checked in
 _generation = 0  # bumped by `api.restart()`
+# the shared users, registered together in this order by the first test that needs one: a test
+# that stops early (a failed step) never changes which test registers them, nor their order in
+# GET /users/ (the differential check compares both with the reference's)
+SHARED_ORDER = ("owner", "other", "itemless")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_run() -> None:
-    """Every run starts its e-mail counter at 1 (reproducible e-mails) and without shared users."""
-    global _counter, _run_tag, _generation
-    _counter = itertools.count(1)
+    """Every run starts without shared users (and counts the users already there again)."""
+    global _run_tag, _generation
     _run_tag = None
     _shared.clear()
     _replacements.clear()
@@ -170,17 +175,6 @@ def expect_refused(response: httpx.Response, case: str = "") -> None:
                        actual=f"let in: status {response.status_code}, body {response.text[:200]!r}")
 
 
-@contextmanager
-def prerequisite(what: str) -> Iterator[None]:
-    """The steps a critical test takes before its check (register, log in, a request with the right
-    credentials): when one fails, the test is not checked (skipped) rather than failed, since a
-    broken step is no security hole (the tests of that step cost its points)."""
-    try:
-        yield
-    except AssertionError as exc:
-        pytest.skip(f"not checked: could not {what}: {exc}")
-
-
 def expect_user_out(response: httpx.Response, *, email: str | None = None,
                     user_id: int | None = None, secrets: bool = True) -> dict[str, Any]:
     body = expect_json(response)
@@ -244,7 +238,7 @@ class Api:
     expect_detail = staticmethod(expect_detail)
     expect_no_secrets = staticmethod(expect_no_secrets)
     expect_refused = staticmethod(expect_refused)
-    prerequisite = staticmethod(prerequisite)
+    step = staticmethod(step)
     expect_user_out = staticmethod(expect_user_out)
     expect_item_out = staticmethod(expect_item_out)
     expect_ids_ascending = staticmethod(expect_ids_ascending)
@@ -253,7 +247,11 @@ class Api:
     def __init__(self, client: httpx.Client, request: pytest.FixtureRequest, target: Any) -> None:
         self.client = client
         self.target = target
-        self._name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:36] or "t"
+        name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-") or "t"
+        if len(name) > 36:  # parametrized tests share a long prefix: a digest keeps them apart
+            name = f"{name[:29]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+        self._name = name
+        self._emails = itertools.count(1)
 
     # users --------------------------------------------------------------------------------------
     def email(self, local: str | None = None) -> str:
@@ -262,8 +260,9 @@ class Api:
         if _run_tag is None:
             existing = _count_users(self.target)
             _run_tag = f".r{existing}" if existing else ""
-        return f"{local or f'{self._name}-{next(_counter)}'}{_run_tag}@example.com"
+        return f"{local or f'{self._name}-{next(self._emails)}'}{_run_tag}@example.com"
 
+    @step("register a user")
     def register(self, password: str = PASSWORD, *, login: bool = True, local: str | None = None) -> User:
         """A new user (201 expected) and, unless `login=False`, its bearer token."""
         for attempt in range(5):
@@ -297,9 +296,12 @@ class Api:
                 del _shared[key]
                 _replacements[key] = _replacements.get(key, 0) + 1
         if user is None:
-            n = _replacements.get(key, 0)
-            user = self.register(login=False, local=f"shared-{name}{f'-v{n}' if n else ''}")
-            _shared[key] = user
+            for each in SHARED_ORDER if key in SHARED_ORDER else (key,):
+                if each not in _shared:
+                    n = _replacements.get(each, 0)
+                    _shared[each] = self.register(login=False, local=f"shared-{each}{f'-v{n}' if n else ''}")
+                    _checked[each] = _generation
+            user = _shared[key]
         _checked[key] = _generation
         if login and not user.token:
             user.token = self.login(user.email, user.password)
@@ -340,6 +342,7 @@ class Api:
         self.target.restart()
         _generation += 1
 
+    @step("log in")
     def login(self, email: str, password: str) -> str:
         r = self.client.post("/token", data={"username": email, "password": password})
         expect_status(r, 200)
@@ -350,6 +353,7 @@ class Api:
         return token
 
     # items --------------------------------------------------------------------------------------
+    @step("create an item")
     def create_item(self, user: User, title: str = "A title", description: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {"title": title}
         if description is not None:

@@ -58,9 +58,9 @@ def test_forged_token_is_401_on_users_me(client, api, kind):
 @pytest.mark.critical("forged, unsigned, tampered and expired tokens must be refused")
 def test_forged_tokens_are_refused(client, api):
     """GET /users/me, which answers the caller with a valid token, must refuse a token signed with another key, an unsigned one (alg "none"), one whose payload was changed and an expired one."""
-    with api.prerequisite("GET /users/me with a valid token"):
-        user = api.shared("owner")
-        api.shared("other", login=False)  # the tampered token names this user
+    user = api.shared("owner")
+    api.shared("other", login=False)  # the tampered token names this user
+    with api.step("call GET /users/me with a valid token"):
         expect_status(client.get("/users/me", headers=user.headers), 200)
     for kind in ("wrong-key", "alg-none", "tampered-payload", "expired"):
         api.expect_refused(client.get("/users/me", headers=api.bearer(_token(api, kind))), f"a {kind} token")

@@ -48,9 +48,8 @@ def test_cannot_delete_another_users_item(client, api):
 @pytest.mark.critical("another user must not create under, change or delete the owner's items")
 def test_other_users_cannot_touch_the_owners_items(client, api):
     """Another user's attempts to create an item under the owner's id, change the owner's item and delete it must all be refused, and the item must stay as it was."""
-    with api.prerequisite("register two users and create an item"):
-        owner, intruder = api.shared("owner"), api.shared("other")
-        item = api.create_item(owner, title="Mine", description="mine")
+    owner, intruder = api.shared("owner"), api.shared("other")  # steps: register, log in
+    item = api.create_item(owner, title="Mine", description="mine")
     path = f"/items/{item['id']}"
     api.expect_refused(client.post(f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers),
                        "another user's token")
