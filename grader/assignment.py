@@ -31,8 +31,9 @@ class Runtime(_Model):
     # it in the image on an empty database before the app starts; tests see that database as
     # target.databases["migrated"] (what the migrations create, not what the app creates later).
     migrate: list[str] | None = None
-    # Local mode (no Docker): how the app is served instead of the image's CMD. "{port}" is a free
-    # port on 127.0.0.1; commands resolve in the app's virtual environment first.
+    # Local mode (no Docker) serves the app as the Dockerfile's CMD does when that is a plain
+    # uvicorn/gunicorn/fastapi command; this one only when it is not, and the module it names
+    # exists. "{port}" is a free port on 127.0.0.1; programs come from the app's virtual environment.
     local_command: list[str] = Field(default_factory=lambda: [
         "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"])
 

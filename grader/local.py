@@ -5,8 +5,15 @@ Docker engine (a student's laptop, Gradescope's autograder container).
   file's hash (and the Python version), so a second run installs nothing;
 - its database is a throwaway PostgreSQL cluster of the machine's binaries (`localpg`), or fresh
   databases on a server the user names (`--database-url`), dropped afterwards;
-- the app is started with the assignment's `runtime.local_command` on a free port of 127.0.0.1,
-  with the same env contract as in a container, and stopped with its whole process group.
+- the app is started as its image would start it: the Dockerfile's CMD/ENTRYPOINT (grader.dockerfile)
+  when that is a plain uvicorn / gunicorn / `fastapi run` command — the commands chained before it
+  (`alembic upgrade head && …`) included —, from the virtual environment, in the folder its WORKDIR
+  holds, on a free port of 127.0.0.1; else the assignment's `runtime.local_command` when the module
+  it names exists; else a start failure that says what to change. The same env contract as in a
+  container; stopped with its whole process group.
+
+Programs resolve in the virtual environment only (never the grader's own `alembic` or `uvicorn`):
+one missing from requirements.txt fails as it would in the image.
 
 There is no sandbox here: local mode is for code its owner runs (self-check) or for machines that
 are themselves throwaway (Gradescope). Untrusted batches are graded in Docker.
@@ -18,38 +25,71 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from grader import dockerfile
 from grader.assignment import Runtime
 from grader.core import CACHE_DIR, GraderFault, Target, free_port, with_database
-from grader.run import wait_healthy
+from grader.run import wait_health, with_log_line
 
 MIGRATE = [sys.executable, "-m", "alembic", "upgrade", "head"]
 SERVE = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"]
 VENVS = CACHE_DIR / "venvs"
 # what the app inherits from the grader's environment (the rest is the assignment's env contract)
-PASSED_ENV = ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-              "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "HTTP_PROXY", "HTTPS_PROXY",
-              "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+PASSED_ENV = (
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "TZ",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+# programs an image has without requirements.txt; everything else must come from the venv
+SYSTEM = {"sh", "bash", "echo", "sleep", "true", "env"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+Step = tuple[list[str], Path]  # a command and the folder it runs in
 
 
 class LocalAppError(Exception):
-    """The app could not be installed, migrated or started; the message says why (a log tail)."""
+    """The app could not be installed, migrated or started. `reason`: one line that says why;
+    `log`: the output behind it; `answered`: it runs and answers HTTP, but never passed its health
+    check (the checks may run anyway)."""
+
+    def __init__(self, reason: str, log: str = "", *, answered: bool = False) -> None:
+        super().__init__(f"{reason}\n{log}".rstrip())
+        self.reason, self.log, self.answered = reason, log, answered
 
 
 def venv_for(app_dir: Path, *, timeout: float = 600.0, log: Callable[[str], None] = print) -> Path:
     """A virtual environment with the app's requirements, made once per requirements file."""
     requirements = app_dir / "requirements.txt"
     if not requirements.is_file():
-        raise LocalAppError("there is no requirements.txt at the root of the submission: local mode "
-                            "installs the app's dependencies from it")
+        raise LocalAppError(
+            "there is no requirements.txt at the root of the submission: local mode "
+            "installs the app's dependencies from it (pip install -r requirements.txt "
+            "into a virtual environment), so add one listing what the app imports"
+        )
     digest = hashlib.sha256(sys.version.encode() + requirements.read_bytes()).hexdigest()[:16]
     venv = VENVS / digest
     VENVS.mkdir(parents=True, exist_ok=True)
@@ -62,70 +102,377 @@ def venv_for(app_dir: Path, *, timeout: float = 600.0, log: Callable[[str], None
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         try:
             done = subprocess.run(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                 "-q", "-r", str(requirements)],
-                cwd=app_dir, capture_output=True, text=True, timeout=timeout, check=False)
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-r",
+                    str(requirements),
+                ],
+                cwd=app_dir,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             shutil.rmtree(venv, ignore_errors=True)
-            raise LocalAppError(f"pip install -r requirements.txt took longer than {timeout:.0f} s") from None
+            raise LocalAppError(
+                f"pip install -r requirements.txt took longer than {timeout:.0f} s"
+            ) from None
         if done.returncode != 0:
+            from grader.build import error_line
+
             shutil.rmtree(venv, ignore_errors=True)
-            raise LocalAppError("pip install -r requirements.txt failed:\n"
-                                + (done.stdout + done.stderr).strip()[-3000:])
+            output = (done.stdout + done.stderr).strip()[-3000:]
+            raise LocalAppError(
+                f"pip install -r requirements.txt failed: {error_line(output)}", output
+            )
         (venv / ".complete").touch()
     return venv
 
 
-class LocalApp:
-    """One app process: migrate, serve on a free port, wait for health, restart on the same port."""
+@dataclass(frozen=True)
+class Plan:
+    """How local mode starts an app: `steps` first (each must succeed), the server last."""
 
-    def __init__(self, app_dir: Path, env: dict[str, str], log_path: Path, *,
-                 serve: list[str] = SERVE, health_path: str = "/health", deadline: float = 60.0,
-                 venv: Path | None = None) -> None:
+    serve: list[str]  # "{host}" and "{port}": where local mode has it listen
+    cwd: Path
+    steps: list[Step] = field(default_factory=list)
+    # command lists run before the server's (a `;` chain): a failure ends its list only
+    before: list[list[Step]] = field(default_factory=list)
+    source: str = ""  # where the command comes from, for the report
+    note: str = ""  # why not the Dockerfile's command, when it is the assignment's
+
+
+def plan_for(root: Path, runtime: Runtime) -> Plan:
+    """Start the app as its Dockerfile's CMD would, or the assignment's `local_command` when that
+    is not a plain server command and the module it names exists; else LocalAppError saying what
+    to change."""
+    image = _image(root)
+    try:
+        if image is None:
+            raise dockerfile.Unsupported("there is no Dockerfile")
+        launch = dockerfile.launch(image, env_keys=runtime.env)
+    except dockerfile.Unsupported as exc:
+        return _fallback(root, runtime, image, str(exc))
+    if launch.listens is not None:
+        _reachable(launch.listens, runtime.port, image.text)
+    return Plan(
+        serve=launch.serve.argv,
+        cwd=_folder(root, image, launch.serve.workdir),
+        steps=[(c.argv, _folder(root, image, c.workdir)) for c in launch.steps],
+        before=[
+            [(c.argv, _folder(root, image, c.workdir)) for c in group] for group in launch.before
+        ],
+        source=f"the Dockerfile's command `{image.text}`",
+    )
+
+
+def workdir_for(root: Path) -> Path:
+    """The folder of the submission the image's WORKDIR holds (where its commands run); the
+    submission's root when the Dockerfile does not say."""
+    image = _image(root)
+    return root if image is None else _folder(root, image, image.workdir)
+
+
+def _image(root: Path) -> dockerfile.Image | None:
+    try:
+        return dockerfile.parse((root / "Dockerfile").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+
+
+def _folder(root: Path, image: dockerfile.Image, path: str) -> Path:
+    return image.source(root, path) or root
+
+
+def _reachable(listens: tuple[str, int], port: int, command: str) -> None:
+    """Fail as the container would when the command listens where the grader cannot reach it."""
+    host, bound = listens
+    if host in LOCAL_HOSTS:
+        raise LocalAppError(
+            f"the Dockerfile's command `{command}` listens on {host}:{bound}, inside the container "
+            f"only: the grader reaches the app on port {port} of the container's address, so listen "
+            f"on 0.0.0.0 (uvicorn --host 0.0.0.0 --port {port}, gunicorn --bind 0.0.0.0:{port})"
+        )
+    if bound != port:
+        raise LocalAppError(
+            f"the Dockerfile's command `{command}` listens on port {bound}, but the app must listen "
+            f"on port {port} (--port {port}, or --bind 0.0.0.0:{port} for gunicorn)"
+        )
+
+
+def _fallback(root: Path, runtime: Runtime, image: dockerfile.Image | None, why: str) -> Plan:
+    command = shlex.join(
+        part.replace("{port}", str(runtime.port)) for part in runtime.local_command
+    )
+    module = next(
+        (
+            m.group(1)
+            for arg in runtime.local_command
+            if (m := re.fullmatch(r"([\w.]+):[\w.]+", arg))
+        ),
+        None,
+    )
+    # the Dockerfile's words, or why there are none ("there is no Dockerfile", "… has no CMD")
+    yours = f"`{image.text}` ({why})" if image is not None and image.text else why
+    if module is None or _has_module(root, module):
+        steps = [(list(runtime.migrate), root)] if runtime.migrate else []
+        why_not = f"local mode does not run the Dockerfile's command {yours}"
+        note = (
+            f"{why_not if image is not None and image.text else why}: the app was started with "
+            f"the assignment's `{command}` instead"
+        )
+        return Plan(
+            serve=list(runtime.local_command),
+            cwd=root,
+            steps=steps,
+            source=f"the assignment's local command `{command}`",
+            note=note,
+        )
+    raise LocalAppError(
+        f"local mode runs the Dockerfile's CMD when it is a plain uvicorn/gunicorn/fastapi command; "
+        f"{'yours is ' if image is not None and image.text else ''}{yours}, and the assignment's `{command}` finds no module {module}: make the CMD "
+        f"e.g. `uvicorn <module>:app --host 0.0.0.0 --port {runtime.port}`, run from the WORKDIR "
+        f"that holds <module>"
+    )
+
+
+def _has_module(root: Path, module: str) -> bool:
+    path = root.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+class Missing(Exception):
+    """A program the app's virtual environment does not have."""
+
+
+def resolve(argv: Sequence[str], venv: Path | None) -> list[str]:
+    """`argv` with its program from the virtual environment: `python` is the venv's, `uvicorn` or
+    `/usr/local/bin/alembic` the venv's script. A program neither there nor a basic system tool
+    raises Missing (the image would not have it either). No venv: as given (PATH decides)."""
+    program = argv[0]
+    if venv is None or (
+        "/" in program and not program.startswith("/")
+    ):  # none, or the app's script
+        return list(argv)
+    name = os.path.basename(program)
+    if dockerfile.PYTHON.match(name):
+        return [str(venv / "bin" / "python"), *argv[1:]]
+    if (venv / "bin" / name).is_file():
+        return [str(venv / "bin" / name), *argv[1:]]
+    if name in SYSTEM:
+        return list(argv)
+    raise Missing(name)
+
+
+def environ(env: dict[str, str], venv: Path | None) -> dict[str, str]:
+    """What a process of the app gets: a few of the grader's variables, the venv first on PATH, the
+    assignment's env contract."""
+    base = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+    path = os.environ.get("PATH", os.defpath)
+    if venv is not None:
+        base["VIRTUAL_ENV"] = str(venv)
+        path = f"{venv / 'bin'}{os.pathsep}{path}"
+    return {**base, "PATH": path, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **env}
+
+
+def run_once(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    venv: Path | None,
+    out: IO[bytes],
+    timeout: float,
+) -> int | None:
+    """Run `command` to its end, its output to `out`: its exit code, None when cut at `timeout`
+    seconds (its whole process group), 127 when its program is missing (as a shell says)."""
+    try:
+        argv = resolve(command, venv)
+    except Missing as exc:
+        out.write(
+            f"{exc}: not found in the app's virtual environment (made from requirements.txt)\n".encode()
+        )
+        out.flush()
+        return 127
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=environ(env, venv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        out.write(f"{command[0]}: {exc.strerror}\n".encode())
+        out.flush()
+        return 127
+    try:
+        return process.wait(timeout=max(timeout, 0.1))
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        return None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """End `process` and its whole group (gunicorn's workers, a reloader's child)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class LocalApp:
+    """One app process: its start commands, serve on a free port, wait for health, restart on the
+    same port."""
+
+    def __init__(
+        self,
+        app_dir: Path,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        serve: list[str] = SERVE,
+        health_path: str = "/health",
+        deadline: float = 60.0,
+        venv: Path | None = None,
+        steps: Sequence[Step] = (),
+        before: Sequence[Sequence[Step]] = (),
+        cwd: Path | None = None,
+    ) -> None:
         self.app_dir, self.env, self.log_path, self.venv = app_dir, env, log_path, venv
+        self.cwd = cwd or app_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.serve = [part.replace("{port}", str(self.port)) for part in serve]
+        self.serve = [
+            part.replace("{host}", "127.0.0.1").replace("{port}", str(self.port)) for part in serve
+        ]
+        self.steps, self.before = list(steps), [list(group) for group in before]
         self.health_path, self.deadline = health_path, deadline
+        self.healthy = True  # False: it answered HTTP but never passed its health check
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def for_runtime(cls, app_dir: Path, env: dict[str, str], log_path: Path, runtime: Runtime,
-                    venv: Path) -> LocalApp:
-        """Served as the assignment's runtime contract says, in local mode."""
-        return cls(app_dir, env, log_path, serve=runtime.local_command, health_path=runtime.health_path,
-                   deadline=runtime.start_deadline, venv=venv)
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
-        path = os.environ.get("PATH", os.defpath)
-        if self.venv is not None:  # `uvicorn`, `alembic`, `gunicorn` are the venv's
-            env["VIRTUAL_ENV"] = str(self.venv)
-            path = f"{self.venv / 'bin'}{os.pathsep}{path}"
-        return {**env, "PATH": path, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.env}
+    def for_runtime(
+        cls,
+        app_dir: Path,
+        env: dict[str, str],
+        log_path: Path,
+        runtime: Runtime,
+        venv: Path,
+        plan: Plan | None = None,
+    ) -> LocalApp:
+        """Started as its image would start it (`plan_for`), with the runtime contract's health
+        check and deadline."""
+        plan = plan or plan_for(app_dir, runtime)
+        return cls(
+            app_dir,
+            env,
+            log_path,
+            serve=plan.serve,
+            health_path=runtime.health_path,
+            deadline=runtime.start_deadline,
+            venv=venv,
+            steps=plan.steps,
+            before=plan.before,
+            cwd=plan.cwd,
+        )
 
     def migrate(self, command: list[str] = MIGRATE) -> None:
-        try:
-            done = subprocess.run(command, cwd=self.app_dir, env=self._env(), capture_output=True,
-                                  text=True, timeout=120, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise LocalAppError(f"`{' '.join(command)}` could not run: {exc}") from None
-        if done.returncode != 0:
-            raise LocalAppError(f"`{' '.join(command)}` failed (exit {done.returncode}):\n"
-                                + (done.stdout + done.stderr).strip()[-3000:])
+        """Run `command` (the migrations) to its end; LocalAppError when it fails."""
+        with self.log_path.open("ab") as out:
+            code = run_once(
+                command, cwd=self.cwd, env=self.env, venv=self.venv, out=out, timeout=120
+            )
+        if code != 0:
+            what = "did not end within 120 s" if code is None else f"failed (exit {code})"
+            raise LocalAppError(f"`{shlex.join(command)}` {what}", self.log_tail(3000))
 
     def start(self) -> None:
+        """Its start commands, then the server; returns once it is healthy. LocalAppError when it
+        is not: `answered` when it runs and answers HTTP all the same (it keeps running)."""
         self._log = self.log_path.open("ab")
+        end = time.monotonic() + self.deadline
+        for group in self.before:  # `a; b; server`: a failure ends its own list only
+            for argv, cwd in group:
+                if (
+                    run_once(
+                        argv,
+                        cwd=cwd,
+                        env=self.env,
+                        venv=self.venv,
+                        out=self._log,
+                        timeout=end - time.monotonic(),
+                    )
+                    != 0
+                ):
+                    break
+        for argv, cwd in self.steps:
+            code = run_once(
+                argv,
+                cwd=cwd,
+                env=self.env,
+                venv=self.venv,
+                out=self._log,
+                timeout=end - time.monotonic(),
+            )
+            if code is None:
+                raise LocalAppError(
+                    f"not healthy within {self.deadline:g} s: `{shlex.join(argv)}` "
+                    "was still running",
+                    self.log_tail(),
+                )
+            if code:
+                reason = with_log_line(
+                    f"`{shlex.join(argv)}` exited with code {code} before the app started",
+                    self._full_log(),
+                )
+                raise LocalAppError(reason, self.log_tail())
         try:
             # its own session: stop() ends the whole process group (gunicorn's workers too)
-            self.process = subprocess.Popen(self.serve, cwd=self.app_dir, env=self._env(), stdout=self._log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                resolve(self.serve, self.venv),
+                cwd=self.cwd,
+                env=environ(self.env, self.venv),
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except Missing as exc:
+            raise LocalAppError(
+                f"`{exc}` is not installed in the app's virtual environment: add it "
+                "to requirements.txt"
+            ) from None
         except OSError as exc:
-            raise LocalAppError(f"`{' '.join(self.serve)}` could not run: {exc}") from None
-        reason = wait_healthy(self.base_url + self.health_path, self.deadline, alive=self._alive)
-        if reason:
-            raise LocalAppError(f"{reason}\n{self.log_tail()}")
+            raise LocalAppError(f"`{shlex.join(self.serve)}` could not run: {exc}") from None
+        # the whole start has the deadline, as a container's (its CMD runs the steps too)
+        left = (
+            round(max(end - time.monotonic(), 0.0), 1)
+            if self.steps or self.before
+            else self.deadline
+        )
+        health = wait_health(
+            self.base_url + self.health_path, left, alive=self._alive, any_answer=not self.healthy
+        )
+        if health.reason:
+            answered = health.status is not None and not health.stopped
+            self.healthy = not answered
+            raise LocalAppError(
+                with_log_line(health.reason, self._full_log(), answered=answered),
+                self.log_tail(),
+                answered=answered,
+            )
 
     def _alive(self) -> str | None:
         assert self.process is not None
@@ -135,27 +482,31 @@ class LocalApp:
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, sig)
-                try:
-                    process.wait(timeout=10)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            _kill(process)
         if self._log is not None:
             self._log.close()
             self._log = None
 
     def restart(self) -> None:
         self.stop()
-        self.start()
+        try:
+            self.start()
+        except LocalAppError as exc:
+            raise AssertionError(f"after a restart: {exc.reason}") from None
 
     def target(self, database_url: str | None) -> Target:
-        return Target(base_url=self.base_url, env=dict(self.env), database_url=database_url,
-                      restart=self.restart)
+        return Target(
+            base_url=self.base_url,
+            env=dict(self.env),
+            database_url=database_url,
+            restart=self.restart,
+        )
 
     def log_tail(self, limit: int = 4000) -> str:
+        return self._full_log()[-limit:]
+
+    def _full_log(self, limit: int = 200_000) -> str:
+        """The end of the log, long enough for a traceback's first line (with_log_line)."""
         try:
             return self.log_path.read_text(errors="replace")[-limit:]
         except OSError:
@@ -168,7 +519,9 @@ class LocalServices:
     owner role of its own, as in Docker (so an app that needs more rights fails here too); on
     `database_url`'s server everything runs as the account that URL names."""
 
-    def __init__(self, *, values: dict[str, str], postgres: bool, database_url: str | None = None) -> None:
+    def __init__(
+        self, *, values: dict[str, str], postgres: bool, database_url: str | None = None
+    ) -> None:
         from grader import localpg
 
         self.values = dict(values)
@@ -200,8 +553,10 @@ class LocalServices:
             with psycopg.connect(self._server, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(f'CREATE DATABASE "{db}"')
         except psycopg.Error as exc:
-            raise GraderFault(f"cannot create a database on --database-url ({exc}); the grader needs "
-                              "a user allowed to CREATE DATABASE, and drops what it creates") from exc
+            raise GraderFault(
+                f"cannot create a database on --database-url ({exc}); the grader needs "
+                "a user allowed to CREATE DATABASE, and drops what it creates"
+            ) from exc
         self._created.append(db)
         url = with_database(self._server, db)
         return url, url
@@ -213,8 +568,10 @@ class LocalServices:
             import psycopg
 
             assert self._server is not None
-            with contextlib.suppress(psycopg.Error), \
-                    psycopg.connect(self._server, autocommit=True, connect_timeout=10) as conn:
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(self._server, autocommit=True, connect_timeout=10) as conn,
+            ):
                 for db in self._created:
                     conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 

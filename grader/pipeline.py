@@ -20,6 +20,7 @@ from docker import DockerClient
 from grader import assignment as assignments
 from grader import build, engine, firewall, local, reference, report, run, services, submission
 from grader.assignment import Assignment
+from grader.causes import root_causes
 from grader.checks import Context, run_checks
 from grader.core import GraderFault, MigrateRun, Outcome, Result, Status, SubmissionRejected
 from grader.score import categories, score_items
@@ -146,16 +147,19 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
               *, workdir: Path, database_url: str | None, build_timeout: float,
               log: Log) -> Callable[[], str] | None:
     """Local mode: a cached virtual environment instead of the image, processes instead of
-    containers, a throwaway cluster (or `database_url`'s server) instead of a Postgres container."""
+    containers, a throwaway cluster (or `database_url`'s server) instead of a Postgres container.
+    Failures cost what they cost in Docker: the migrate command alone failing costs the items that
+    read its database, an app that answers HTTP but not its health check is checked all the same."""
     timings = result.timings
     t = time.monotonic()
     try:
         venv = local.venv_for(root, timeout=build_timeout, log=log)
     except local.LocalAppError as exc:
         timings["install"] = round(time.monotonic() - t, 2)
-        result.status, result.reason = Status.BUILD_FAILED, str(exc).split("\n")[0]
-        result.build_log = str(exc)
-        ctx.start_reason = f"the dependencies could not be installed: {exc}"
+        # no image here: the app cannot start without its dependencies (never "did not build")
+        result.status, result.reason = Status.START_FAILED, exc.reason
+        result.build_log = exc.log
+        ctx.start_reason = f"the app's dependencies could not be installed: {exc.reason}"
         return None
     timings["install"] = round(time.monotonic() - t, 2)
     log("starting services")
@@ -165,32 +169,53 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
     stack.callback(svc.stop)
     timings["database_ready"] = round(time.monotonic() - t, 2)
     env = run.expand_env(spec.runtime, svc.values)
-    app = local.LocalApp.for_runtime(root, env, workdir / "app.log", spec.runtime, venv)
-    stack.callback(app.stop)
+    migrated_url = _local_migrate_alone(spec, root, svc, venv, result, workdir=workdir, log=log)
     log("starting the app")
     t = time.monotonic()
+    app: local.LocalApp | None = None
     try:
-        migrated = None
-        if spec.runtime.migrate and "postgres_url" in svc.values:
-            # as in Docker: the migrations alone on an empty database, then on the app's (the
-            # image's command would have run them before serving)
-            migrated_url, migrated = svc.create_database("migrated")
-            migrate_env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": migrated_url})
-            local.LocalApp.for_runtime(root, migrate_env, workdir / "migrate.log", spec.runtime,
-                                       venv).migrate(spec.runtime.migrate)
-            app.migrate(spec.runtime.migrate)
+        plan = local.plan_for(root, spec.runtime)
+        if plan.note:
+            log(plan.note)
+        ctx.served = "; ".join(part for part in (plan.source, plan.note) if part)
+        app = local.LocalApp.for_runtime(root, env, workdir / "app.log", spec.runtime, venv, plan=plan)
+        stack.callback(app.stop)
         app.start()
     except local.LocalAppError as exc:
-        result.status, result.reason = Status.START_FAILED, str(exc).split("\n")[0]
-        ctx.start_reason = str(exc)
+        result.status, result.reason = Status.START_FAILED, exc.reason
+        ctx.start_reason = exc.reason
+        if exc.answered:  # as in Docker: one missing route costs its own points, not every item's
+            result.answered_unhealthy = True
+            result.reason += "; the other checks ran anyway"
     else:
         ctx.started = True
+    if app is not None and (ctx.started or result.answered_unhealthy):
         ctx.target = app.target(svc.grader_database_url)
         ctx.target.source = root  # tests may read the student's files
-        if migrated is not None:
-            ctx.target.databases["migrated"] = migrated
+        if migrated_url is not None:
+            ctx.target.databases["migrated"] = migrated_url
     timings["app_ready"] = round(time.monotonic() - t, 2)
-    return app.log_tail
+    return app.log_tail if app is not None else None
+
+
+def _local_migrate_alone(spec: Assignment, root: Path, svc: local.LocalServices, venv: Path,
+                         result: Result, *, workdir: Path, log: Log) -> str | None:
+    """As `_migrate_alone` in Docker: the runtime's migrate command alone on an empty database, in
+    the folder the image's WORKDIR holds. Its result goes to `result.migrate`, never into the
+    start: a failure (a missing `alembic` included) costs the items that read that database."""
+    command = spec.runtime.migrate
+    if not command or "postgres_url" not in svc.values:
+        return None
+    url, grader_url = svc.create_database("migrated")
+    env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": url})
+    path = workdir / "migrate.log"
+    with path.open("wb") as out:
+        code = local.run_once(command, cwd=local.workdir_for(root), env=env, venv=venv, out=out,
+                              timeout=120)
+    log(f"migrate command alone exited with {code}")
+    result.migrate = MigrateRun(command=list(command), exit_code=code,
+                                log=engine.tail(path.read_text(errors="replace")))
+    return grader_url
 
 
 def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
@@ -276,10 +301,12 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             result.items = score_items(items, outcomes)
             result.categories = categories(spec, result.items)
             result.score = round(sum(i.points for i in result.items), 2)
+            result.causes = root_causes(spec, result.items)
             t = time.monotonic()
         timings["cleanup"] = round(time.monotonic() - t, 2)
     except (GraderFault, *engine.ENGINE_ERRORS) as exc:  # an engine that stops or restarts too
         result.status, result.score, result.items, result.categories = Status.NOT_GRADED, 0.0, [], []
+        result.causes = []
         result.reason = str(exc) if isinstance(exc, GraderFault) else (
             f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
     timings["total"] = round(time.monotonic() - begin, 2)

@@ -102,6 +102,25 @@ def test_template_fails_locally_on_a_named_postgres_server(tmp_path: Path,
     assert not [n for n in names if n.startswith("grader_")], names
 
 
+def test_local_mode_says_what_to_change_when_it_cannot_start_the_app(tmp_path: Path) -> None:
+    """A CMD local mode cannot run, and no module for the assignment's own command: a graded start
+    failure that names the CMD and what to write instead — never a silent "did not start"."""
+    repo = _copy(ROOT / "reference_solution" / "fastapi-basics", tmp_path / "repo")
+    (repo / "app").rename(repo / "web")
+    (repo / "Dockerfile").write_text('FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\nCMD ["./run.sh"]\n')
+    done = _check(repo, "--runtime", "local")
+    assert done.returncode == 1, done.stdout + done.stderr
+    full = _full(repo)
+    assert full["status"] == "start_failed" and full["score"] == 0
+    assert full["reason"] == (
+        "local mode runs the Dockerfile's CMD when it is a plain uvicorn/gunicorn/fastapi command; "
+        "yours is `./run.sh` (`./run.sh` is not uvicorn, gunicorn or `fastapi run`), and the "
+        "assignment's `uvicorn app.main:app --host 127.0.0.1 --port 8000` finds no module app.main: "
+        "make the CMD e.g. `uvicorn <module>:app --host 0.0.0.0 --port 8000`, run from the WORKDIR "
+        "that holds <module>")
+    assert "yours is `./run.sh`" in done.stderr
+
+
 def test_without_a_marker_the_check_cannot_run(tmp_path: Path) -> None:
     done = _check(tmp_path)
     assert done.returncode == 2
