@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from pathlib import Path
@@ -57,6 +58,7 @@ def _print_result(result: Result, out: Path | None) -> None:
     console.print(f"[bold {style}]{summary(result)}[/]")
     for cat in result.categories:
         console.print(f"  {cat.title:<34} {cat.points:>6g} / {cat.max_points:g}")
+    _print_causes(result)
     if out is not None:
         console.print(f"report: {out / 'report.html'}   results: {out / 'results.json'}")
 
@@ -154,11 +156,34 @@ def _extra_formats(result: Result, junit: Path | None, markdown: Path | None) ->
             fh.write(report.markdown(result))
 
 
+def _print_causes(result: Result) -> None:
+    """The root causes the report opens with, each with the points it costs."""
+    from grader.report import top_causes
+
+    shown, rest = top_causes(result)
+    if not shown:
+        return
+    console.print("[bold]Where the points went[/]")
+    for n, c in enumerate(shown, 1):
+        console.print(f"  {n}. {c.title}  (−{c.points:g})", markup=False, highlight=False)
+    if rest:
+        console.print(f"  … and {len(rest)} smaller cause(s) ({sum(c.points for c in rest):.2f} points)")
+
+
 def _print_check(result: Result, out: Path) -> None:
     """The self-check's terminal summary: categories, then each failure with a reproducer."""
     from rich.table import Table
 
-    from grader.report import cause, failure_groups, not_run, not_run_line, summary, to_fix, zeroed
+    from grader.report import (
+        cause,
+        failure_groups,
+        not_run,
+        not_run_line,
+        reproducers,
+        summary,
+        to_fix,
+        zeroed,
+    )
 
     if result.status is Status.NOT_GRADED:
         console.print(f"[bold yellow]{summary(result)}[/]")
@@ -175,6 +200,8 @@ def _print_check(result: Result, out: Path) -> None:
     console.print(table)
     for why, items in not_run(result):  # one line for the items that could not run
         console.print(f"✗ {not_run_line(why, items)}", style="bold red", markup=False, highlight=False)
+    _print_causes(result)
+    scripts = reproducers(result)
     fix = to_fix(result)
     for item in result.items:
         if item.not_checked:
@@ -190,7 +217,11 @@ def _print_check(result: Result, out: Path) -> None:
                 if first.expected is not None:
                     console.print(f"      expected: {first.expected}", markup=False, highlight=False)
                     console.print(f"      actual:   {first.actual}", markup=False, highlight=False)
-                if first.exchange is not None:
+                if id(first) in scripts:  # the whole sequence, against the student's own app
+                    script = os.path.relpath(out / scripts[id(first)][0])  # copied as one line
+                    console.print(f"      reproduce: python {script}", markup=False, highlight=False,
+                                  soft_wrap=True)
+                elif first.exchange is not None:
                     console.print(f"      reproduce: {first.exchange.curl()}", markup=False, highlight=False)
                 if same:
                     console.print(f"      … and {len(same)} more with the same cause")

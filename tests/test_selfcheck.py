@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,7 +94,10 @@ def test_template_fails_locally_on_a_named_postgres_server(tmp_path: Path,
     full = _full(repo)
     assert full["runtime"] == "local" and 0 < full["score"] < full["max_score"] / 2
     out = done.stderr
-    assert "✗" in out and "reproduce: curl" in out and "expected:" in out
+    assert "✗" in out and "expected:" in out and "Where the points went" in out
+    # the reproducer is the whole request sequence, a script next to the report
+    script = re.search(r"reproduce: python (\S+\.py)", out)
+    assert script and (repo / script[1]).is_file(), out  # relative to where `grader check` ran
     # the run's databases were created on that server and dropped afterwards
     import psycopg
 
