@@ -34,7 +34,9 @@ from grader.pipeline import grade  # noqa: E402
 LABEL = "api-grader.bench=1"
 
 
-def sh(*cmd: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def sh(
+    *cmd: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, check=check)
 
 
@@ -58,19 +60,76 @@ def by_hand(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[st
         sh("docker", "build", "-q", *(["--no-cache"] if cold else []), "-t", tag, str(submission))
         t["build"] = time.monotonic() - start
         sh("docker", "network", "create", "--label", LABEL, net)
-        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-db", "--network", net,
-           "--network-alias", "db", "-e", "POSTGRES_USER=grader", "-e", f"POSTGRES_PASSWORD={pw}",
-           "-e", "POSTGRES_DB=app", "-p", "127.0.0.1::5432", "postgres:15")
-        wait_until(lambda: sh("docker", "exec", f"{net}-db", "sh", "-c",
-                              f"PGPASSWORD={pw} psql -h 127.0.0.1 -U grader -d app -c 'select 1'",
-                              check=False).returncode == 0)
+        sh(
+            "docker",
+            "run",
+            "-d",
+            "--label",
+            LABEL,
+            "--name",
+            f"{net}-db",
+            "--network",
+            net,
+            "--network-alias",
+            "db",
+            "-e",
+            "POSTGRES_USER=grader",
+            "-e",
+            f"POSTGRES_PASSWORD={pw}",
+            "-e",
+            "POSTGRES_DB=app",
+            "-p",
+            "127.0.0.1::5432",
+            "postgres:15",
+        )
+        wait_until(
+            lambda: (
+                sh(
+                    "docker",
+                    "exec",
+                    f"{net}-db",
+                    "sh",
+                    "-c",
+                    f"PGPASSWORD={pw} psql -h 127.0.0.1 -U grader -d app -c 'select 1'",
+                    check=False,
+                ).returncode
+                == 0
+            )
+        )
         t["database_ready"] = time.monotonic() - start - t["build"]
         secret = secrets.token_urlsafe(32)
-        sh("docker", "run", "-d", "--label", LABEL, "--name", f"{net}-app", "--network", net,
-           "-e", f"DATABASE_URL=postgresql://grader:{pw}@db:5432/app", "-e", f"SECRET_KEY={secret}",
-           "-e", "ACCESS_TOKEN_EXPIRE_MINUTES=30", "-p", "127.0.0.1::8000", tag)
-        port = sh("docker", "port", f"{net}-app", "8000/tcp").stdout.strip().splitlines()[0].rsplit(":", 1)[1]
-        db_port = sh("docker", "port", f"{net}-db", "5432/tcp").stdout.strip().splitlines()[0].rsplit(":", 1)[1]
+        sh(
+            "docker",
+            "run",
+            "-d",
+            "--label",
+            LABEL,
+            "--name",
+            f"{net}-app",
+            "--network",
+            net,
+            "-e",
+            f"DATABASE_URL=postgresql://grader:{pw}@db:5432/app",
+            "-e",
+            f"SECRET_KEY={secret}",
+            "-e",
+            "ACCESS_TOKEN_EXPIRE_MINUTES=30",
+            "-p",
+            "127.0.0.1::8000",
+            tag,
+        )
+        port = (
+            sh("docker", "port", f"{net}-app", "8000/tcp")
+            .stdout.strip()
+            .splitlines()[0]
+            .rsplit(":", 1)[1]
+        )
+        db_port = (
+            sh("docker", "port", f"{net}-db", "5432/tcp")
+            .stdout.strip()
+            .splitlines()[0]
+            .rsplit(":", 1)[1]
+        )
         url = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:
@@ -83,18 +142,60 @@ def by_hand(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[st
         wait_until(healthy)
         t["app_ready"] = time.monotonic() - mark
         mark = time.monotonic()
-        checks = sorted({c for i in spec.items if i.check == "schemathesis" for c in i.options.get("checks", [])})
-        env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "FUZZ_SEED": str(seed),
-               "PYTHONPATH": str(spec.dir)}
-        sh("schemathesis", "run", str(spec.spec_path), "--url", url, "--seed", str(seed),
-           "--max-examples", str(spec.fuzz.max_examples), "--generation-deterministic",
-           "--checks", ",".join(checks), "--no-color", env=env, check=False)
+        checks = sorted(
+            {
+                c
+                for i in spec.items
+                if i.check == "schemathesis"
+                for c in i.options.get("checks", [])
+            }
+        )
+        env = {
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "fuzz_hooks",
+            "FUZZ_SEED": str(seed),
+            "PYTHONPATH": str(spec.dir),
+        }
+        sh(
+            "schemathesis",
+            "run",
+            str(spec.spec_path),
+            "--url",
+            url,
+            "--seed",
+            str(seed),
+            "--max-examples",
+            str(spec.fuzz.max_examples),
+            "--generation-deterministic",
+            "--checks",
+            ",".join(checks),
+            "--no-color",
+            env=env,
+            check=False,
+        )
         t["schemathesis"] = time.monotonic() - mark
         mark = time.monotonic()
-        sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-           str(spec.tests_dir), "-p", "grader.checks.contract", "--app-url", url,
-           "--app-env", f"SECRET_KEY={secret}", "--app-env", "ACCESS_TOKEN_EXPIRE_MINUTES=30",
-           "--db-url", f"postgresql://grader:{pw}@127.0.0.1:{db_port}/app", check=False)
+        sh(
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode=importlib",
+            str(spec.tests_dir),
+            "-p",
+            "grader.checks.contract",
+            "--app-url",
+            url,
+            "--app-env",
+            f"SECRET_KEY={secret}",
+            "--app-env",
+            "ACCESS_TOKEN_EXPIRE_MINUTES=30",
+            "--db-url",
+            f"postgresql://grader:{pw}@127.0.0.1:{db_port}/app",
+            check=False,
+        )
         t["pytest"] = time.monotonic() - mark
     finally:
         for name in (f"{net}-app", f"{net}-db"):
@@ -107,8 +208,9 @@ def by_hand(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[st
 
 def with_grader(submission: Path, spec_id: str, seed: int, *, cold: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:  # cold: no layer cache, as for a first grade
-        result = grade(submission_path=submission, assignment=spec_id, out=Path(out), seed=seed,
-                       no_cache=cold)
+        result = grade(
+            submission_path=submission, assignment=spec_id, out=Path(out), seed=seed, no_cache=cold
+        )
     if result.score != result.max_score:
         print(f"  note: scored {result.score}/{result.max_score} ({result.reason})")
     return dict(result.timings)
@@ -130,17 +232,24 @@ def main() -> None:
     submission = args.submission or ROOT / "reference_solution" / spec_id
     if shutil.which("schemathesis") is None:
         sys.exit("schemathesis CLI not found")
-    variants = {"grader warm": lambda: with_grader(submission, spec_id, 0, cold=False),
-                "by hand warm": lambda: by_hand(submission, spec_id, 0, cold=False)}
+    variants = {
+        "grader warm": lambda: with_grader(submission, spec_id, 0, cold=False),
+        "by hand warm": lambda: by_hand(submission, spec_id, 0, cold=False),
+    }
     if not args.no_cold:
-        variants = {"grader cold": lambda: with_grader(submission, spec_id, 0, cold=True),
-                    "by hand cold": lambda: by_hand(submission, spec_id, 0, cold=True), **variants}
+        variants = {
+            "grader cold": lambda: with_grader(submission, spec_id, 0, cold=True),
+            "by hand cold": lambda: by_hand(submission, spec_id, 0, cold=True),
+            **variants,
+        }
     with_grader(submission, spec_id, 0, cold=False)  # prime the warm cache once
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for i in range(args.runs):  # interleaved, so machine noise hits every variant alike
         for name, fn in variants.items():
             runs[name].append(fn())
-            print(f"run {i + 1}/{args.runs} {name:<13} {runs[name][-1]['total']:6.1f} s", flush=True)
+            print(
+                f"run {i + 1}/{args.runs} {name:<13} {runs[name][-1]['total']:6.1f} s", flush=True
+            )
     print(f"\nmedians of {args.runs} runs (seconds), {os.cpu_count()} cores")
     keys = ["build", "database_ready", "app_ready", "checks", "schemathesis", "pytest", "total"]
     print(f"{'variant':<14}" + "".join(f"{k:>15}" for k in keys))

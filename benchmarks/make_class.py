@@ -29,8 +29,11 @@ REPEATS = 5
 def main() -> None:
     dest = Path(sys.argv[1])
     dest.mkdir(parents=True, exist_ok=False)
-    shutil.copytree(ROOT / "reference_solution" / "fastapi-db-auth", dest / "reference",
-                    ignore=shutil.ignore_patterns("tests", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        ROOT / "reference_solution" / "fastapi-db-auth",
+        dest / "reference",
+        ignore=shutil.ignore_patterns("tests", "__pycache__", ".pytest_cache"),
+    )
     mutants = load("fastapi-db-auth")
     for m in mutants:
         prefix = "variant" if m.kind == "variant" else "mutant"

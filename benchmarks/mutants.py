@@ -30,8 +30,19 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
 DEFAULT_ASSIGNMENT = "fastapi-db-auth"
 # Never copied from the reference: its own tests, caches, local state.
-IGNORED = ("tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "venv", ".env",
-           "*.pyc", "*.db", "*.sqlite3")
+IGNORED = (
+    "tests",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".venv",
+    "venv",
+    ".env",
+    "*.pyc",
+    "*.db",
+    "*.sqlite3",
+)
 
 
 class MutantError(Exception):
@@ -106,8 +117,17 @@ def load(assignment: str = DEFAULT_ASSIGNMENT) -> list[Mutant]:
             edits = _edits(name, entry.get("edits"))
             if kind == "mutant" and not edits and overlay is None:
                 raise MutantError(f"{name}: a mutant needs edits or an overlay")
-            result.append(Mutant(name=name, bug=str(entry.get("bug", "")), category=category, kind=kind,  # type: ignore[arg-type]
-                                 edits=edits, overlay=overlay, reference=reference))
+            result.append(
+                Mutant(
+                    name=name,
+                    bug=str(entry.get("bug", "")),
+                    category=category,
+                    kind=kind,  # type: ignore[arg-type]
+                    edits=edits,
+                    overlay=overlay,
+                    reference=reference,
+                )
+            )
     names = [m.name for m in result]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -119,8 +139,10 @@ def apply_edit(text: str, edit: Edit, where: str) -> str:
     count = text.count(edit.old)
     if count != 1:
         found = "not found" if count == 0 else f"found {count} times"
-        raise MutantError(f"{where}: the text to replace is {found} in {edit.file} "
-                          f"(it must occur exactly once):\n{edit.old}")
+        raise MutantError(
+            f"{where}: the text to replace is {found} in {edit.file} "
+            f"(it must occur exactly once):\n{edit.old}"
+        )
     return text.replace(edit.old, edit.new, 1)
 
 
@@ -129,10 +151,16 @@ def materialize(mutant: Mutant, dest: Path) -> Path:
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise MutantError(f"{dest} exists and is not empty")
-    shutil.copytree(mutant.reference, dest, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True)
+    shutil.copytree(
+        mutant.reference, dest, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True
+    )
     if mutant.overlay is not None:
-        shutil.copytree(mutant.overlay, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-                        dirs_exist_ok=True)
+        shutil.copytree(
+            mutant.overlay,
+            dest,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
     for n, edit in enumerate(mutant.edits, 1):
         target = dest / edit.file
         if not target.is_file():
@@ -191,20 +219,32 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path, *, markers: str | None = N
     app_dir = materialize(mutant, workdir / mutant.name / "app")
     database_url = pg.create_database(f"mut_{uuid.uuid4().hex[:12]}")
     migrated = pg.create_database(f"mut_{uuid.uuid4().hex[:12]}")
-    env = {"DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(32), "ACCESS_TOKEN_EXPIRE_MINUTES": "30"}
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(32),
+        "ACCESS_TOKEN_EXPIRE_MINUTES": "30",
+    }
     app = LocalApp(app_dir, env, workdir / mutant.name / "uvicorn.log")
     try:
         # as the grader does: the migrations alone on an empty database (a failure there shows as
         # missing tables, as in Docker), then on the app's
         with contextlib.suppress(LocalAppError):
-            LocalApp(app_dir, {**env, "DATABASE_URL": migrated}, workdir / mutant.name / "migrate.log").migrate()
+            LocalApp(
+                app_dir, {**env, "DATABASE_URL": migrated}, workdir / mutant.name / "migrate.log"
+            ).migrate()
         try:
             app.migrate()
             app.start()
         except LocalAppError as exc:  # did not migrate or start: killed
             return LocalResult(mutant, time.monotonic() - started, error=str(exc))
-        target = Target(base_url=app.base_url, env=dict(env), database_url=database_url, restart=app.restart,
-                        databases={"migrated": migrated}, source=app_dir)
+        target = Target(
+            base_url=app.base_url,
+            env=dict(env),
+            database_url=database_url,
+            restart=app.restart,
+            databases={"migrated": migrated},
+            source=app_dir,
+        )
         run = run_suite(a.tests_dir, target, markers=markers)
         outcomes = run.outcomes
     finally:
@@ -213,21 +253,33 @@ def run_local(mutant: Mutant, pg: Any, workdir: Path, *, markers: str | None = N
     scored = categories(a, items)
     lost = {c.id: round(c.max_points - c.points, 2) for c in scored if c.points < c.max_points}
     failed = [o for o in outcomes if not o.passed]
-    return LocalResult(mutant, time.monotonic() - started, failed=failed, total=len(outcomes), lost=lost,
-                       items=items)
+    return LocalResult(
+        mutant,
+        time.monotonic() - started,
+        failed=failed,
+        total=len(outcomes),
+        lost=lost,
+        items=items,
+    )
 
 
 def _print_result(r: LocalResult, verbose: bool) -> None:
     m = r.mutant
     if m.kind == "variant":
         verdict = "FULL MARKS" if not r.killed else "LOSES POINTS"
-        print(f"{m.name:38} variant   {verdict:12} {r.seconds:5.0f}s  "
-              f"{len(r.failed)}/{r.total} failed  lost={r.lost or '-'}", flush=True)
+        print(
+            f"{m.name:38} variant   {verdict:12} {r.seconds:5.0f}s  "
+            f"{len(r.failed)}/{r.total} failed  lost={r.lost or '-'}",
+            flush=True,
+        )
     else:
         killed = "yes" if r.killed else "NO"
         hit = "yes" if r.expected_hit else "NO"
-        print(f"{m.name:38} {m.category:9} killed={killed:3} expected-category-lost={hit:3} "
-              f"{r.seconds:5.0f}s  {len(r.failed)}/{r.total} failed  lost={r.lost or '-'}", flush=True)
+        print(
+            f"{m.name:38} {m.category:9} killed={killed:3} expected-category-lost={hit:3} "
+            f"{r.seconds:5.0f}s  {len(r.failed)}/{r.total} failed  lost={r.lost or '-'}",
+            flush=True,
+        )
     if r.error:
         print(f"    did not start: {r.error.splitlines()[0] if r.error else ''}")
     if verbose or m.kind == "variant":
@@ -237,14 +289,21 @@ def _print_result(r: LocalResult, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="only these mutants/variants")
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT)
     parser.add_argument("--list", action="store_true", help="list mutants and variants")
-    parser.add_argument("--local", action="store_true",
-                        help="serve each on a local Postgres with uvicorn and run the contract suite")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="serve each on a local Postgres with uvicorn and run the contract suite",
+    )
     parser.add_argument("--keep", type=Path, help="materialize into this folder and keep it")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show failing tests of mutants too")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show failing tests of mutants too"
+    )
     args = parser.parse_args(argv)
 
     mutants = load(args.assignment)
@@ -277,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     mut = [r for r in results if r.mutant.kind == "mutant"]
     var = [r for r in results if r.mutant.kind == "variant"]
     print()
-    print(f"mutants killed by the contract suite: {sum(r.killed for r in mut)}/{len(mut)}; "
-          f"losing points in their own category: {sum(r.expected_hit for r in mut)}/{len(mut)}")
+    print(
+        f"mutants killed by the contract suite: {sum(r.killed for r in mut)}/{len(mut)}; "
+        f"losing points in their own category: {sum(r.expected_hit for r in mut)}/{len(mut)}"
+    )
     survivors = [r.mutant.name for r in mut if not r.killed]
     if survivors:
         print(f"not killed: {', '.join(survivors)}")

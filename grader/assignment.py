@@ -34,9 +34,16 @@ class Runtime(_Model):
     # Local mode (no Docker) serves the app as the Dockerfile's CMD does when that is a plain
     # uvicorn/gunicorn/fastapi command; this one only when it is not, and the module it names
     # exists. "{port}" is a free port on 127.0.0.1; programs come from the app's virtual environment.
-    local_command: list[str] = Field(default_factory=lambda: [
-        "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"])
-
+    local_command: list[str] = Field(
+        default_factory=lambda: [
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ]
+    )
 
     def randoms(self) -> dict[str, str]:
         """A fresh value for each ${random_<name>} placeholder of the env."""
@@ -124,7 +131,9 @@ class Assignment(_Model):
     def fingerprint(self) -> str:
         """Changes whenever anything in the spec folder changes (journal key for batch grading)."""
         digest = hashlib.sha256()
-        for path in sorted(p for p in self._dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        for path in sorted(
+            p for p in self._dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ):
             digest.update(str(path.relative_to(self._dir)).encode())
             digest.update(path.read_bytes())
         return f"{self.version}-{digest.hexdigest()[:12]}"
@@ -144,7 +153,9 @@ def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment
     path = folder / "assignment.yaml"
     if not path.is_file():
         known = sorted(p.name for p in specs_dir.iterdir() if (p / "assignment.yaml").is_file())
-        raise GraderFault(f"unknown assignment {name_or_path!r}; known: {', '.join(known) or 'none'}")
+        raise GraderFault(
+            f"unknown assignment {name_or_path!r}; known: {', '.join(known) or 'none'}"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         assignment = Assignment.model_validate(data)
@@ -166,8 +177,10 @@ def find_marker(start: Path) -> tuple[Path, str | Path]:
         if marker.is_file():
             break
     else:
-        raise GraderFault(f"no {MARKER} in {here} or above: run `grader check` inside your assignment "
-                          f"repository, or use `grader grade PATH --assignment ID`")
+        raise GraderFault(
+            f"no {MARKER} in {here} or above: run `grader check` inside your assignment "
+            f"repository, or use `grader grade PATH --assignment ID`"
+        )
     try:
         data = yaml.safe_load(marker.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -58,9 +58,18 @@ class Submission:
             return tree_hash(path)[:16]
         if path.is_file():
             return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        done = subprocess.run(["git", "ls-remote", self.source, self.ref or "HEAD"], capture_output=True,
-                              text=True, timeout=60, check=False)
-        head = done.stdout.split()[0] if done.returncode == 0 and done.stdout.strip() else self.ref or "?"
+        done = subprocess.run(
+            ["git", "ls-remote", self.source, self.ref or "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        head = (
+            done.stdout.split()[0]
+            if done.returncode == 0 and done.stdout.strip()
+            else self.ref or "?"
+        )
         return f"git-{head[:16]}"
 
 
@@ -75,7 +84,13 @@ def discover(source: Path) -> list[Submission]:
                 where = row[1].strip()
                 if not where.startswith(("http://", "https://", "git@", "ssh://", "file://")):
                     where = str((source.parent / where).resolve())
-                subs.append(Submission(row[0].strip(), where, row[2].strip() if len(row) > 2 and row[2].strip() else None))
+                subs.append(
+                    Submission(
+                        row[0].strip(),
+                        where,
+                        row[2].strip() if len(row) > 2 and row[2].strip() else None,
+                    )
+                )
         return subs
     if not source.is_dir():
         raise GraderFault(f"{source}: not a folder of submissions or a .csv roster")
@@ -110,8 +125,12 @@ def folder_names(students: list[str]) -> dict[str, str]:
     of the batch's own files."""
     safe = {s: _safe_name(s) for s in students}
     count = Counter(f.casefold() for f in safe.values())
-    folders = {s: f if f == s and count[f.casefold()] == 1 and f.casefold() not in OWN_FILES
-               else f"{f}-{hashlib.sha256(s.encode()).hexdigest()[:8]}" for s, f in safe.items()}
+    folders = {
+        s: f
+        if f == s and count[f.casefold()] == 1 and f.casefold() not in OWN_FILES
+        else f"{f}-{hashlib.sha256(s.encode()).hexdigest()[:8]}"
+        for s, f in safe.items()
+    }
     if len({f.casefold() for f in folders.values()}) != len(folders):
         raise GraderFault("two students' names give the same report folder: rename one")
     return folders
@@ -157,19 +176,46 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: float,
-               extra: list[str], client: DockerClient | None) -> dict[str, Any]:
+def _grade_one(
+    sub: Submission,
+    out: Path,
+    assignment: str,
+    seed: int,
+    timeout: float,
+    extra: list[str],
+    client: DockerClient | None,
+) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:12]
-    cmd = [sys.executable, "-m", "grader.cli", "grade", sub.source, "--assignment", assignment,
-           "--out", str(out), "--seed", str(seed), "--run-id", run_id, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "grader.cli",
+        "grade",
+        sub.source,
+        "--assignment",
+        assignment,
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--run-id",
+        run_id,
+        *extra,
+    ]
     if sub.ref:
         cmd += ["--ref", sub.ref]
     for name in RESULT_FILES:  # an earlier grade's files must never stand in for this one's
         (out / name).unlink(missing_ok=True)
     begin = time.monotonic()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                              preexec_fn=_die_with_parent)
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=_die_with_parent,
+        )
         code, err = done.returncode, done.stderr
     except subprocess.TimeoutExpired:
         code, err = 2, f"the grader took longer than {timeout:.0f} s"
@@ -183,13 +229,26 @@ def _grade_one(sub: Submission, out: Path, assignment: str, seed: int, timeout: 
         reason = data["extra_data"].get("reason", "")
         score, max_score = data.get("score"), sum(t["max_score"] for t in data["tests"]) or None
     except (OSError, ValueError, KeyError):
-        status, reason, score, max_score = "not_graded", (err.strip().splitlines() or ["no result"])[-1], None, None
+        status, reason, score, max_score = (
+            "not_graded",
+            (err.strip().splitlines() or ["no result"])[-1],
+            None,
+            None,
+        )
     if code != 0 and status in FINAL:  # a fault (2), a crash or a signal: never a score
         status = "not_graded"
         if code != 2:
-            reason = f"the grader exited with {code}: " + (err.strip().splitlines() or ["no output"])[-1]
-    return {"status": status, "reason": reason, "score": score, "max_score": max_score,
-            "seconds": seconds, "run_id": run_id}
+            reason = (
+                f"the grader exited with {code}: " + (err.strip().splitlines() or ["no output"])[-1]
+            )
+    return {
+        "status": status,
+        "reason": reason,
+        "score": score,
+        "max_score": max_score,
+        "seconds": seconds,
+        "run_id": run_id,
+    }
 
 
 def _engine() -> DockerClient | None:
@@ -202,9 +261,18 @@ def _engine() -> DockerClient | None:
     return client
 
 
-def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: int = 0,
-              retries: int = 1, timeout: float = 1200.0, extra: list[str] | None = None,
-              progress: Callable[[int, int, int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+def run_batch(
+    *,
+    source: Path,
+    assignment: str,
+    out: Path,
+    jobs: int = 2,
+    seed: int = 0,
+    retries: int = 1,
+    timeout: float = 1200.0,
+    extra: list[str] | None = None,
+    progress: Callable[[int, int, int, int], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Grade every submission of `source` into `out/<student>/`; returns the latest entry per student."""
     spec = assignments.load(assignment)
     subs = discover(source)
@@ -231,8 +299,16 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
 
         def submit(sub: Submission, key: str) -> None:
             attempts[key] = attempts.get(key, 0) + 1
-            fut = pool.submit(_grade_one, sub, out / folders[sub.student], str(spec.dir), seed, timeout,
-                              extra or [], client)
+            fut = pool.submit(
+                _grade_one,
+                sub,
+                out / folders[sub.student],
+                str(spec.dir),
+                seed,
+                timeout,
+                extra or [],
+                client,
+            )
             running[fut] = (sub, key)
 
         for sub, key in todo:
@@ -245,8 +321,15 @@ def run_batch(*, source: Path, assignment: str, out: Path, jobs: int = 2, seed: 
                 if entry["status"] == "not_graded" and attempts[key] <= retries:
                     submit(sub, key)  # a grader fault: try again, never a 0
                     continue
-                journal.add({"key": key, "student": sub.student, "source": sub.source,
-                             "report": f"{folders[sub.student]}/report.html", **entry})
+                journal.add(
+                    {
+                        "key": key,
+                        "student": sub.student,
+                        "source": sub.source,
+                        "report": f"{folders[sub.student]}/report.html",
+                        **entry,
+                    }
+                )
                 done += 1
                 failed += entry["status"] != "graded"
                 write_summaries(out, journal, spec.title)
@@ -266,7 +349,9 @@ def write_summaries(out: Path, journal: Journal, title: str) -> None:
     writer = csv.writer(buf)
     writer.writerow(["student", "score", "max_score", "status", "report"])
     for e in latest:
-        writer.writerow([e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]])
+        writer.writerow(
+            [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
+        )
     write_atomic(out / "grades.csv", buf.getvalue())
     from grader.report import class_index
 

@@ -38,13 +38,18 @@ PULL_FAILED = re.compile(
     r"pull access denied|manifest unknown|manifest for .* not found|repository does not exist|"
     r"no such host|dial tcp|lookup .*: |i/o timeout|connection refused|server misbehaving|"
     r"TLS handshake timeout|request canceled|Temporary failure in name resolution|"
-    r"context deadline exceeded|unauthorized|toomanyrequests|No such image", re.I)
+    r"context deadline exceeded|unauthorized|toomanyrequests|No such image",
+    re.I,
+)
 # a line that states an error: pip's "ERROR: …", "Error: pg_config executable not found.", apt's
 # "E: Unable to locate package …", git's "fatal: …"
 ERROR_LINE = re.compile(r"^(?:error|fatal|e)\s*:\s*\S", re.I)
 # pip's summaries of an error it printed above: never the decisive line while a specific one exists
-GENERIC_ERROR = re.compile(r"^error: [a-z0-9-]+$|failed building wheel|could not build wheels|"
-                           r"failed to build|command errored out|subprocess-exited-with-error", re.I)
+GENERIC_ERROR = re.compile(
+    r"^error: [a-z0-9-]+$|failed building wheel|could not build wheels|"
+    r"failed to build|command errored out|subprocess-exited-with-error",
+    re.I,
+)
 
 
 @dataclass
@@ -69,12 +74,20 @@ class _CancellableAPI(APIClient):  # type: ignore[misc]
         return super()._stream_helper(response, decode=decode)
 
 
-def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[str, str],
-                timeout: float = 600.0, no_cache: bool = False) -> BuildResult:
+def build_image(
+    client: DockerClient,
+    context: Path,
+    *,
+    tag: str,
+    labels: dict[str, str],
+    timeout: float = 600.0,
+    no_cache: bool = False,
+) -> BuildResult:
     network = build_network(client)
     # Same engine as `client` (both come from the environment: DOCKER_HOST, TLS settings).
-    api = _CancellableAPI(**kwargs_from_env(), version=client.api.api_version,
-                          timeout=max(60, int(timeout) + 30))
+    api = _CancellableAPI(
+        **kwargs_from_env(), version=client.api.api_version, timeout=max(60, int(timeout) + 30)
+    )
     lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
     step_output: collections.deque[str] = collections.deque(maxlen=LOG_LINES)  # the last step's
     state: dict[str, Any] = {"image": None, "error": None, "fault": None, "step": None}
@@ -82,8 +95,17 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
 
     def consume() -> None:
         try:
-            stream = api.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True,
-                               pull=False, decode=True, nocache=no_cache, network_mode=network)
+            stream = api.build(
+                path=str(context),
+                tag=tag,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                nocache=no_cache,
+                network_mode=network,
+            )
             for chunk in stream:
                 if "stream" in chunk:
                     for line in str(chunk["stream"]).rstrip("\n").splitlines():
@@ -119,8 +141,13 @@ def build_image(client: DockerClient, context: Path, *, tag: str, labels: dict[s
     if timed_out:
         return BuildResult(False, None, log, seconds, f"the build took longer than {timeout:.0f} s")
     if state["error"]:
-        reason = failure(str(state["error"]), state["step"], "\n".join(step_output),
-                         missing_bases(client, context), lambda: available_bases(client))
+        reason = failure(
+            str(state["error"]),
+            state["step"],
+            "\n".join(step_output),
+            missing_bases(client, context),
+            lambda: available_bases(client),
+        )
         return BuildResult(False, None, log, seconds, reason)
     if state["fault"] is not None:
         raise GraderFault(f"lost the Docker engine during the build: {state['fault']}")
@@ -139,19 +166,27 @@ def build_network(client: DockerClient) -> str:
         try:
             network = client.networks.get(BUILD_NETWORK)
         except docker.errors.NotFound:
-            options = {firewall.BRIDGE_OPTION: BUILD_BRIDGE,
-                       "com.docker.network.bridge.enable_icc": "false"}
+            options = {
+                firewall.BRIDGE_OPTION: BUILD_BRIDGE,
+                "com.docker.network.bridge.enable_icc": "false",
+            }
             try:
-                network = client.networks.create(BUILD_NETWORK, driver="bridge", options=options,
-                                                 labels={BUILD_NETWORK_LABEL: "1"},
-                                                 check_duplicate=True)
+                network = client.networks.create(
+                    BUILD_NETWORK,
+                    driver="bridge",
+                    options=options,
+                    labels={BUILD_NETWORK_LABEL: "1"},
+                    check_duplicate=True,
+                )
             except docker.errors.APIError:  # another grade created it meanwhile
                 network = client.networks.get(BUILD_NETWORK)
     except docker.errors.DockerException as exc:
         raise GraderFault(f"cannot create the build network {BUILD_NETWORK}: {exc}") from exc
     if (network.attrs.get("Options") or {}).get(firewall.BRIDGE_OPTION) != BUILD_BRIDGE:
-        raise GraderFault(f"the Docker network {BUILD_NETWORK} is not the grader's (its bridge "
-                          f"is not {BUILD_BRIDGE}): remove it, the next build recreates it")
+        raise GraderFault(
+            f"the Docker network {BUILD_NETWORK} is not the grader's (its bridge "
+            f"is not {BUILD_BRIDGE}): remove it, the next build recreates it"
+        )
     return BUILD_NETWORK
 
 
@@ -170,8 +205,13 @@ def _hang_up(response: requests.Response | None) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def failure(error: str, step: str | None, output: str, missing: list[str],
-            available: Callable[[], list[str]]) -> str:
+def failure(
+    error: str,
+    step: str | None,
+    output: str,
+    missing: list[str],
+    available: Callable[[], list[str]],
+) -> str:
     """Why a build failed, in one line: a base image this machine does not have (`missing`: those
     the Dockerfile names literally), named with the ones it has (`available`); else the failing
     step (`step`: the builder's "Step N/M : …" line), its exit code and the line of its output
@@ -183,21 +223,31 @@ def failure(error: str, step: str | None, output: str, missing: list[str],
         # the failing FROM as the builder printed it, else as the Dockerfile names it (the one the
         # error names first: "pull access denied for python" leaves the tag out), else the error's
         pulled = _pulled_image(error)
-        named = [_from_image(instruction) if keyword == "FROM" else "",
-                 *(m for m in missing if pulled and m.startswith(pulled)), *missing, pulled]
+        named = [
+            _from_image(instruction) if keyword == "FROM" else "",
+            *(m for m in missing if pulled and m.startswith(pulled)),
+            *missing,
+            pulled,
+        ]
         image = next((n for n in named if n and "$" not in n), "")
         if image:
             bases = available()
-            listed = ", ".join(bases[:12]) + (f" and {len(bases) - 12} more" if len(bases) > 12 else "")
-            return (f"docker build failed: the base image `{image}` is not available on the grading "
-                    f"machine; base images it has: {listed or 'none'}")
+            listed = ", ".join(bases[:12]) + (
+                f" and {len(bases) - 12} more" if len(bases) > 12 else ""
+            )
+            return (
+                f"docker build failed: the base image `{image}` is not available on the grading "
+                f"machine; base images it has: {listed or 'none'}"
+            )
     if not number:
         return f"docker build failed: {_last(error)}"
     where = f"step {number} `{_cut(instruction, 200)}`"
     code = re.search(r"returned a non-zero code: (\d+)|exit code: (\d+)", error)
     if code:
-        return f"docker build failed: {where} exited with code {code.group(1) or code.group(2)}: " \
-               f"{error_line(output) or _last(error)}"
+        return (
+            f"docker build failed: {where} exited with code {code.group(1) or code.group(2)}: "
+            f"{error_line(output) or _last(error)}"
+        )
     return f"docker build failed: {where}: {_last(error)}"
 
 
@@ -208,7 +258,11 @@ def error_line(output: str) -> str:
     lines = [line.strip() for line in logtext.plain(output).splitlines() if line.strip()]
     stated = [line for line in lines if ERROR_LINE.match(line)]
     specific = [line for line in stated if not GENERIC_ERROR.search(line)]
-    line = (specific or stated or [""])[-1] or logtext.exception_line(output) or logtext.last_line(output)
+    line = (
+        (specific or stated or [""])[-1]
+        or logtext.exception_line(output)
+        or logtext.last_line(output)
+    )
     return _cut(line, logtext.LINE_CAP)
 
 
@@ -229,9 +283,11 @@ def dockerfile_bases(text: str) -> list[str] | None:
             args[name] = value.strip("\"'")
         elif keyword == "FROM":
             seen_from = True
-            image = re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)",
-                           lambda m: args.get(m.group(1) or m.group(3)) or m.group(2) or "",
-                           _from_image(raw))
+            image = re.sub(
+                r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)",
+                lambda m: args.get(m.group(1) or m.group(3)) or m.group(2) or "",
+                _from_image(raw),
+            )
             if not image or "$" in image:
                 return None
             if image.lower() != "scratch" and image.lower() not in stages:
@@ -244,7 +300,9 @@ def dockerfile_bases(text: str) -> list[str] | None:
 def missing_bases(client: DockerClient, context: Path) -> list[str]:
     """The base images the submission's Dockerfile names literally that this engine does not have."""
     try:
-        bases = dockerfile_bases((context / "Dockerfile").read_text(encoding="utf-8", errors="replace"))
+        bases = dockerfile_bases(
+            (context / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+        )
     except OSError:
         return []
     missing = []
@@ -264,7 +322,9 @@ def available_bases(client: DockerClient) -> list[str]:
         images = client.images.list()
     except docker.errors.DockerException:
         return []
-    return sorted({tag for image in images for tag in image.tags if not tag.startswith(GRADER_IMAGES)})
+    return sorted(
+        {tag for image in images for tag in image.tags if not tag.startswith(GRADER_IMAGES)}
+    )
 
 
 def _from_image(instruction: str) -> str:
@@ -280,7 +340,7 @@ def _pulled_image(error: str) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _last(text: str) -> str:

@@ -72,8 +72,14 @@ class Guard:
     `origin` only (the app's base URL; its scheme, host and port): None sends nothing anywhere.
     """
 
-    def __init__(self, *, timeout: float = 10.0, max_body: int = 2 * 1024 * 1024,
-                 strikes: int = 3, origin: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        max_body: int = 2 * 1024 * 1024,
+        strikes: int = 3,
+        origin: str | None = None,
+    ) -> None:
         self.timeout, self.max_body, self.strikes = timeout, max_body, strikes  # strikes 0: never
         self.origin = origin  # a Target keeps it at its base_url
         self.stopped = ""  # why later requests are not sent; "" while they are
@@ -118,8 +124,10 @@ class Guard:
             self._timeouts += 1
             if self._timeouts < self.strikes:
                 return message
-            self.stopped = (f"the app stopped answering ({self.strikes} requests in a row got no "
-                            f"answer, the last: {message})")
+            self.stopped = (
+                f"the app stopped answering ({self.strikes} requests in a row got no "
+                f"answer, the last: {message})"
+            )
             return f"{message}; the app stopped answering: later requests not sent"
 
     def _past_deadline(self) -> bool:
@@ -173,7 +181,13 @@ class Exchange:
     def curl(self) -> str:
         parts = ["curl", "-i", "-X", self.method]
         for name, value in self.request_headers.items():
-            if name.lower() in {"host", "content-length", "user-agent", "accept-encoding", "connection"}:
+            if name.lower() in {
+                "host",
+                "content-length",
+                "user-agent",
+                "accept-encoding",
+                "connection",
+            }:
                 continue
             if name.lower() == "accept" and value == "*/*":
                 continue
@@ -287,9 +301,14 @@ class Cause:
         return sum(1 for o in self.outcomes if o.blocked_by)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "points": self.points, "critical": self.critical,
-                "failed": len(self.outcomes) - self.blocked, "blocked": self.blocked,
-                "outcomes": [{"check": o.check, "name": o.name, "item": o.item} for o in self.outcomes]}
+        return {
+            "title": self.title,
+            "points": self.points,
+            "critical": self.critical,
+            "failed": len(self.outcomes) - self.blocked,
+            "blocked": self.blocked,
+            "outcomes": [{"check": o.check, "name": o.name, "item": o.item} for o in self.outcomes],
+        }
 
 
 @dataclass

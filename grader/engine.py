@@ -249,7 +249,12 @@ def _objects(
     for raw in client.api.containers(all=True, filters=selector):
         name = (raw.get("Names") or [raw["Id"][:12]])[0].lstrip("/")
         container = client.containers.prepare_model({**raw, "Name": name})
-        yield "container", container, raw.get("Labels") or {}, float(raw.get("Created") or time.time())
+        yield (
+            "container",
+            container,
+            raw.get("Labels") or {},
+            float(raw.get("Created") or time.time()),
+        )
     for n in client.networks.list(filters=selector):
         yield "network", n, n.attrs.get("Labels") or {}, _epoch(n.attrs.get("Created"))
     for v in client.volumes.list(filters=selector):

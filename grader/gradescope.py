@@ -21,29 +21,44 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(folder).parts)
+    )
 
 
 def bundle(*, assignment: str | Path, out: Path, seed: int = 0) -> Path:
     """Write the autograder zip for `assignment` to `out`; returns `out`."""
     spec = assignments.load(assignment)
     if not (REPO / "pyproject.toml").is_file():
-        raise GraderFault(f"the grader's source tree is not at {REPO}: bundle from a checkout of the "
-                          "grader repository (pip install -e)")
+        raise GraderFault(
+            f"the grader's source tree is not at {REPO}: bundle from a checkout of the "
+            "grader repository (pip install -e)"
+        )
     folders = [REPO / "grader", spec.dir]
     if spec.reference_dir is not None:
         folders.append(spec.reference_dir)
     for folder in folders[1:]:
         if not folder.is_relative_to(REPO):
-            raise GraderFault(f"{folder} is outside the grader's repository {REPO}; the bundle keeps "
-                              "the spec and its reference at their places in it")
-    env = Environment(loader=PackageLoader("grader", "templates/gradescope"), undefined=StrictUndefined,
-                      keep_trailing_newline=True,
-                      comment_start_string="<#", comment_end_string="#>")  # bash uses {#
-    values = {"assignment": spec.id, "seed": seed, "postgres": spec.services.postgres,
-              "spec": spec.dir.relative_to(REPO).as_posix(),
-              "reference": spec.reference_dir.relative_to(REPO).as_posix() if spec.reference_dir else ""}
+            raise GraderFault(
+                f"{folder} is outside the grader's repository {REPO}; the bundle keeps "
+                "the spec and its reference at their places in it"
+            )
+    env = Environment(
+        loader=PackageLoader("grader", "templates/gradescope"),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        comment_start_string="<#",
+        comment_end_string="#>",
+    )  # bash uses {#
+    values = {
+        "assignment": spec.id,
+        "seed": seed,
+        "postgres": spec.services.postgres,
+        "spec": spec.dir.relative_to(REPO).as_posix(),
+        "reference": spec.reference_dir.relative_to(REPO).as_posix() if spec.reference_dir else "",
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in ("setup.sh", "run_autograder"):

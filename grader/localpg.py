@@ -105,8 +105,20 @@ class LocalPostgres:
         if not _DB_NAME.fullmatch(name):
             raise ValueError(f"not a plain database name: {name!r}")
         self._run(
-            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", SUPERUSER, "-T", "template0", "-E", "UTF8", name],
+            [
+                str(self.bin_dir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-T",
+                "template0",
+                "-E",
+                "UTF8",
+                name,
+            ],
             what=f"createdb {name}",
         )
         return self.database_url(name)
@@ -115,8 +127,18 @@ class LocalPostgres:
         if not _DB_NAME.fullmatch(name):
             raise ValueError(f"not a plain database name: {name!r}")
         self._run(
-            [str(self.bin_dir / "dropdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", SUPERUSER, "--if-exists", "--force", name],
+            [
+                str(self.bin_dir / "dropdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "--if-exists",
+                "--force",
+                name,
+            ],
             what=f"dropdb {name}",
         )
 
@@ -125,8 +147,17 @@ class LocalPostgres:
         if self._running:
             with contextlib.suppress(GraderFault, OSError, subprocess.SubprocessError):
                 self._run(
-                    [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                     "-m", "immediate", "-w", "-t", "30"],
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "stop",
+                        "-D",
+                        str(self.data_dir),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "-t",
+                        "30",
+                    ],
                     what="pg_ctl stop",
                 )
             self._running = False
@@ -176,8 +207,18 @@ class LocalPostgres:
 
     def _initdb(self) -> None:
         self._run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-             "-E", "UTF8", "--locale=C.UTF-8", "--auth=trust", "--no-sync"],
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth=trust",
+                "--no-sync",
+            ],
             what="initdb",
         )
 
@@ -185,19 +226,32 @@ class LocalPostgres:
         last_error: GraderFault | None = None
         for _ in range(5):  # the free port may be taken between choosing it and binding it
             self.port = free_port()
-            options = " ".join([
-                f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-c unix_socket_directories='{self.socket_dir}'",
-                "-c fsync=off",  # throwaway data: durability buys nothing here
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c max_connections=200",
-            ])
+            options = " ".join(
+                [
+                    f"-p {self.port}",
+                    "-c listen_addresses=127.0.0.1",
+                    f"-c unix_socket_directories='{self.socket_dir}'",
+                    "-c fsync=off",  # throwaway data: durability buys nothing here
+                    "-c synchronous_commit=off",
+                    "-c full_page_writes=off",
+                    "-c max_connections=200",
+                ]
+            )
             try:
                 self._run(
-                    [str(self.bin_dir / "pg_ctl"), "start", "-D", str(self.data_dir),
-                     "-l", str(self.log_file), "-o", options, "-w", "-t", str(int(self.start_timeout))],
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "start",
+                        "-D",
+                        str(self.data_dir),
+                        "-l",
+                        str(self.log_file),
+                        "-o",
+                        options,
+                        "-w",
+                        "-t",
+                        str(int(self.start_timeout)),
+                    ],
                     what="pg_ctl start",
                     timeout=self.start_timeout + 10,
                 )
@@ -223,15 +277,28 @@ class LocalPostgres:
         deadline = time.monotonic() + self.start_timeout
         while True:
             completed = subprocess.run(
-                [str(pg_isready), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER,
-                 "-d", "postgres", "-t", "2"],
+                [
+                    str(pg_isready),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    SUPERUSER,
+                    "-d",
+                    "postgres",
+                    "-t",
+                    "2",
+                ],
                 capture_output=True,
                 check=False,
             )
             if completed.returncode == 0:
                 return
             if time.monotonic() > deadline:
-                raise GraderFault(f"PostgreSQL not ready after {self.start_timeout:.0f} s\n{self.log_tail()}")
+                raise GraderFault(
+                    f"PostgreSQL not ready after {self.start_timeout:.0f} s\n{self.log_tail()}"
+                )
             time.sleep(0.1)  # a poll interval, not a fixed wait
 
 

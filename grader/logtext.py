@@ -6,7 +6,9 @@ import re
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, links), character set choices
 # (tput's "ESC ( B") and the other two-byte escapes
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()*+].|\x1b[@-Z\\-_]")
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()*+].|\x1b[@-Z\\-_]"
+)
 TRACEBACK = "Traceback (most recent call last):"
 LINE_CAP = 300  # characters of a quoted line
 

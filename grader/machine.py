@@ -30,7 +30,9 @@ def engine_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20).returncode == 0
+        return (
+            _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20).returncode == 0
+        )
     except subprocess.TimeoutExpired:
         return False
 
@@ -40,11 +42,15 @@ def apt_install(packages: list[str], log: Log) -> None:
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise GraderFault(f"missing packages {missing}: install them (e.g. `sudo apt-get install -y {' '.join(missing)}`)")
+        raise GraderFault(
+            f"missing packages {missing}: install them (e.g. `sudo apt-get install -y {' '.join(missing)}`)"
+        )
     log(f"installing {' '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=1800, check=False
+        )
         if done.returncode != 0:
             raise GraderFault(f"`{' '.join(cmd)}` failed: {done.stderr.strip()[-500:]}")
 
@@ -56,7 +62,9 @@ def ensure_engine(log: Log, *, deadline: float = 60.0) -> None:
     if shutil.which("dockerd") is None:
         apt_install(["docker.io"], log)
     if os.geteuid() != 0:
-        raise GraderFault("no Docker engine answers and starting one needs root: run `sudo dockerd &`")
+        raise GraderFault(
+            "no Docker engine answers and starting one needs root: run `sudo dockerd &`"
+        )
     log(f"starting dockerd (log: {DOCKERD_LOG})")
     with DOCKERD_LOG.open("ab") as out:
         subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -76,8 +84,13 @@ def registry_reachable(image: str = "hello-world:latest") -> bool:
         return False
 
 
-def setup(*, python_tag: str = "python:3.11-slim", postgres_tag: str = "postgres:15",
-          for_tests: bool = False, log: Log = print) -> None:
+def setup(
+    *,
+    python_tag: str = "python:3.11-slim",
+    postgres_tag: str = "postgres:15",
+    for_tests: bool = False,
+    log: Log = print,
+) -> None:
     ensure_engine(log)
     from grader import firewall, offline
 

@@ -39,12 +39,18 @@ def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
         o.message = o.message.replace(grader_url, public_url)
         for ex in (o.exchange, o.reference):
             if ex is not None and ex.url.startswith(grader_url):
-                ex.url = public_url + ex.url[len(grader_url):]
+                ex.url = public_url + ex.url[len(grader_url) :]
 
 
-def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Services, image: str,
-                   labels: dict[str, str], pool: ThreadPoolExecutor,
-                   log: Log) -> Future[tuple[str, MigrateRun]] | None:
+def _migrate_alone(
+    client: DockerClient,
+    spec: Assignment,
+    svc: services.Services,
+    image: str,
+    labels: dict[str, str],
+    pool: ThreadPoolExecutor,
+    log: Log,
+) -> Future[tuple[str, MigrateRun]] | None:
     """Run the runtime's migrate command alone on an empty database, beside the app's start:
     (the database as the grader reaches it, what the command did)."""
     command = spec.runtime.migrate
@@ -54,17 +60,32 @@ def _migrate_alone(client: DockerClient, spec: Assignment, svc: services.Service
     def migrate() -> tuple[str, MigrateRun]:
         app_url, grader_url = svc.create_database("migrated")
         env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": app_url})
-        code, output = run.run_once(client, image, command=command, env=env,
-                                    network=svc.network.name, labels=labels)
+        code, output = run.run_once(
+            client, image, command=command, env=env, network=svc.network.name, labels=labels
+        )
         log(f"migrate command alone exited with {code}")
         return grader_url, MigrateRun(command=list(command), exit_code=code, log=output)
 
     return pool.submit(migrate)
 
 
-def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
-               pool: ThreadPoolExecutor, *, run_id: str, postgres_image: str, build_timeout: float,
-               no_cache: bool, isolate: bool, shield_host: bool, watch: engine.Watch, log: Log) -> Callable[[], str] | None:
+def _docker_up(
+    spec: Assignment,
+    root: Path,
+    ctx: Context,
+    result: Result,
+    stack: ExitStack,
+    pool: ThreadPoolExecutor,
+    *,
+    run_id: str,
+    postgres_image: str,
+    build_timeout: float,
+    no_cache: bool,
+    isolate: bool,
+    shield_host: bool,
+    watch: engine.Watch,
+    log: Log,
+) -> Callable[[], str] | None:
     """Build the image, start its services and the app in Docker. Returns the app's log reader."""
     timings = result.timings
     client = engine.connect()
@@ -80,7 +101,9 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
     if shield_host:
         firewall.require()  # before the build: its RUN steps must not reach the host either
     log("building the image")
-    built = build.build_image(client, root, tag=tag, labels=labels, timeout=build_timeout, no_cache=no_cache)
+    built = build.build_image(
+        client, root, tag=tag, labels=labels, timeout=build_timeout, no_cache=no_cache
+    )
     timings["build"] = round(built.seconds, 2)
     result.build_log = engine.tail(built.log)
     ctx.built, ctx.build_reason = built.ok, built.reason
@@ -89,7 +112,9 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
         return None
     log("starting services")
     t = time.monotonic()
-    svc = services.start(client, spec, labels=labels, postgres_image=postgres_image, internal=isolate)
+    svc = services.start(
+        client, spec, labels=labels, postgres_image=postgres_image, internal=isolate
+    )
     stack.callback(svc.stop)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the services stop
     timings["database_ready"] = round(time.monotonic() - t, 2)
@@ -100,8 +125,15 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
     env = run.expand_env(spec.runtime, svc.values)
     migrated = _migrate_alone(client, spec, svc, tag, labels, pool, log)
     log("starting the app")
-    started = run.start_app(client, tag, runtime=spec.runtime, env=env, network=svc.network.name,
-                            labels=labels, publish=not isolate)
+    started = run.start_app(
+        client,
+        tag,
+        runtime=spec.runtime,
+        env=env,
+        network=svc.network.name,
+        labels=labels,
+        publish=not isolate,
+    )
     timings["app_ready"] = round(started.seconds, 2)
     if started.app is not None:
         stack.callback(started.app.stop)
@@ -127,8 +159,9 @@ def _docker_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack
     return started.app.logs if started.app is not None else None
 
 
-def _watched_restart(watch: engine.Watch, app: run.App,
-                     restart: Callable[[], None] | None) -> Callable[[], None]:
+def _watched_restart(
+    watch: engine.Watch, app: run.App, restart: Callable[[], None] | None
+) -> Callable[[], None]:
     """The app's restart, told to the watch: the grader's own restart is no loss of the sandbox,
     and a failed one is checked at once (a vanished container is not the student's failure)."""
     assert restart is not None
@@ -143,9 +176,18 @@ def _watched_restart(watch: engine.Watch, app: run.App,
     return watched
 
 
-def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack: ExitStack,
-              *, workdir: Path, database_url: str | None, build_timeout: float,
-              log: Log) -> Callable[[], str] | None:
+def _local_up(
+    spec: Assignment,
+    root: Path,
+    ctx: Context,
+    result: Result,
+    stack: ExitStack,
+    *,
+    workdir: Path,
+    database_url: str | None,
+    build_timeout: float,
+    log: Log,
+) -> Callable[[], str] | None:
     """Local mode: a cached virtual environment instead of the image, processes instead of
     containers, a throwaway cluster (or `database_url`'s server) instead of a Postgres container.
     Failures cost what they cost in Docker: the migrate command alone failing costs the items that
@@ -164,8 +206,9 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
     timings["install"] = round(time.monotonic() - t, 2)
     log("starting services")
     t = time.monotonic()
-    svc = local.LocalServices(values=spec.runtime.randoms(), postgres=spec.services.postgres,
-                              database_url=database_url)
+    svc = local.LocalServices(
+        values=spec.runtime.randoms(), postgres=spec.services.postgres, database_url=database_url
+    )
     stack.callback(svc.stop)
     timings["database_ready"] = round(time.monotonic() - t, 2)
     env = run.expand_env(spec.runtime, svc.values)
@@ -178,7 +221,9 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
         if plan.note:
             log(plan.note)
         ctx.served = "; ".join(part for part in (plan.source, plan.note) if part)
-        app = local.LocalApp.for_runtime(root, env, workdir / "app.log", spec.runtime, venv, plan=plan)
+        app = local.LocalApp.for_runtime(
+            root, env, workdir / "app.log", spec.runtime, venv, plan=plan
+        )
         stack.callback(app.stop)
         app.start()
     except local.LocalAppError as exc:
@@ -198,8 +243,16 @@ def _local_up(spec: Assignment, root: Path, ctx: Context, result: Result, stack:
     return app.log_tail if app is not None else None
 
 
-def _local_migrate_alone(spec: Assignment, root: Path, svc: local.LocalServices, venv: Path,
-                         result: Result, *, workdir: Path, log: Log) -> str | None:
+def _local_migrate_alone(
+    spec: Assignment,
+    root: Path,
+    svc: local.LocalServices,
+    venv: Path,
+    result: Result,
+    *,
+    workdir: Path,
+    log: Log,
+) -> str | None:
     """As `_migrate_alone` in Docker: the runtime's migrate command alone on an empty database, in
     the folder the image's WORKDIR holds. Its result goes to `result.migrate`, never into the
     start: a failure (a missing `alembic` included) costs the items that read that database."""
@@ -210,20 +263,35 @@ def _local_migrate_alone(spec: Assignment, root: Path, svc: local.LocalServices,
     env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": url})
     path = workdir / "migrate.log"
     with path.open("wb") as out:
-        code = local.run_once(command, cwd=local.workdir_for(root), env=env, venv=venv, out=out,
-                              timeout=120)
+        code = local.run_once(
+            command, cwd=local.workdir_for(root), env=env, venv=venv, out=out, timeout=120
+        )
     log(f"migrate command alone exited with {code}")
-    result.migrate = MigrateRun(command=list(command), exit_code=code,
-                                log=engine.tail(path.read_text(errors="replace")))
+    result.migrate = MigrateRun(
+        command=list(command), exit_code=code, log=engine.tail(path.read_text(errors="replace"))
+    )
     return grader_url
 
 
-def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | None = None,
-          seed: int = 0, ref: str | None = None, runtime: str = "docker", database_url: str | None = None,
-          visible_only: bool = False, postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
-          build_timeout: float = 600.0, no_cache: bool = False, isolate: bool = True,
-          run_id: str | None = None, deadline: float = 300.0, shield_host: bool = True,
-          log: Log = _quiet) -> Result:
+def grade(
+    *,
+    submission_path: str | Path,
+    assignment: str | Path,
+    out: Path | None = None,
+    seed: int = 0,
+    ref: str | None = None,
+    runtime: str = "docker",
+    database_url: str | None = None,
+    visible_only: bool = False,
+    postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
+    build_timeout: float = 600.0,
+    no_cache: bool = False,
+    isolate: bool = True,
+    run_id: str | None = None,
+    deadline: float = 300.0,
+    shield_host: bool = True,
+    log: Log = _quiet,
+) -> Result:
     """Grade one submission.
 
     `runtime`: "docker", "local" (processes, no Docker engine: see grader.local) or "auto" (Docker
@@ -240,10 +308,16 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
     spec = assignments.load(assignment)
     items = [i for i in spec.items if i.visibility == "visible"] if visible_only else spec.items
     hidden = [i for i in spec.items if i not in items]
-    result = Result(assignment=spec.id, assignment_version=spec.fingerprint,
-                    submission=str(submission_path), seed=seed, status=Status.GRADED,
-                    max_score=round(sum(i.points for i in items), 2), hidden=len(hidden),
-                    hidden_points=round(sum(i.points for i in hidden), 2))
+    result = Result(
+        assignment=spec.id,
+        assignment_version=spec.fingerprint,
+        submission=str(submission_path),
+        seed=seed,
+        status=Status.GRADED,
+        max_score=round(sum(i.points for i in items), 2),
+        hidden=len(hidden),
+        hidden_points=round(sum(i.points for i in hidden), 2),
+    )
     run_id = run_id or uuid.uuid4().hex[:12]
     result.run_id = run_id
     watch = engine.Watch()  # follows the Docker sandbox once there is one
@@ -257,13 +331,19 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             if runtime not in {"docker", "local"}:
                 raise GraderFault(f"unknown runtime {runtime!r}: docker, local or auto")
             result.runtime = runtime
-            ctx = Context(assignment=spec, seed=seed, runtime=runtime,
-                          built=False if runtime == "docker" else None)
+            ctx = Context(
+                assignment=spec,
+                seed=seed,
+                runtime=runtime,
+                built=False if runtime == "docker" else None,
+            )
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
             try:
                 log("reading the submission")
-                root: Path | None = submission.prepare(submission_path, workdir=work / "submission", ref=ref)
+                root: Path | None = submission.prepare(
+                    submission_path, workdir=work / "submission", ref=ref
+                )
             except SubmissionRejected as exc:
                 result.status, result.reason = Status.REJECTED, str(exc)
                 ctx.build_reason = ctx.start_reason = f"the submission was refused: {exc}"
@@ -273,18 +353,45 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
                 # alone, before the submission's app starts: nothing of the student's can reach it
                 t = time.monotonic()
                 ctx.reference_traces = reference.traces(
-                    spec, seed, runtime=runtime, postgres_image=postgres_image, isolate=isolate,
-                    database_url=database_url, log=log)
+                    spec,
+                    seed,
+                    runtime=runtime,
+                    postgres_image=postgres_image,
+                    isolate=isolate,
+                    database_url=database_url,
+                    log=log,
+                )
                 timings["reference"] = round(time.monotonic() - t, 2)
             logs = None
             if root is not None and runtime == "docker":
-                logs = _docker_up(spec, root, ctx, result, stack, pool, run_id=run_id,
-                                  postgres_image=postgres_image, build_timeout=build_timeout,
-                                  no_cache=no_cache, isolate=isolate, shield_host=shield_host,
-                                  watch=watch, log=log)
+                logs = _docker_up(
+                    spec,
+                    root,
+                    ctx,
+                    result,
+                    stack,
+                    pool,
+                    run_id=run_id,
+                    postgres_image=postgres_image,
+                    build_timeout=build_timeout,
+                    no_cache=no_cache,
+                    isolate=isolate,
+                    shield_host=shield_host,
+                    watch=watch,
+                    log=log,
+                )
             elif root is not None:
-                logs = _local_up(spec, root, ctx, result, stack, workdir=work, database_url=database_url,
-                                 build_timeout=build_timeout, log=log)
+                logs = _local_up(
+                    spec,
+                    root,
+                    ctx,
+                    result,
+                    stack,
+                    workdir=work,
+                    database_url=database_url,
+                    build_timeout=build_timeout,
+                    log=log,
+                )
             log("running checks")
             t = time.monotonic()
             if ctx.target is not None:
@@ -293,7 +400,9 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             timings["checks"] = round(time.monotonic() - t, 2)
             watch.verify()  # a sandbox lost mid-grade: the checks saw something else, no score
             if ctx.target is not None and ctx.target.guard.stopped:  # the app's doing: still graded
-                result.reason = result.reason or f"Requests to the app stopped: {ctx.target.guard.stopped}."
+                result.reason = (
+                    result.reason or f"Requests to the app stopped: {ctx.target.guard.stopped}."
+                )
             if logs is not None:
                 result.app_log = engine.tail(logs())
             if ctx.target is not None:
@@ -305,10 +414,18 @@ def grade(*, submission_path: str | Path, assignment: str | Path, out: Path | No
             t = time.monotonic()
         timings["cleanup"] = round(time.monotonic() - t, 2)
     except (GraderFault, *engine.ENGINE_ERRORS) as exc:  # an engine that stops or restarts too
-        result.status, result.score, result.items, result.categories = Status.NOT_GRADED, 0.0, [], []
+        result.status, result.score, result.items, result.categories = (
+            Status.NOT_GRADED,
+            0.0,
+            [],
+            [],
+        )
         result.causes = []
-        result.reason = str(exc) if isinstance(exc, GraderFault) else (
-            f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
+        result.reason = (
+            str(exc)
+            if isinstance(exc, GraderFault)
+            else (f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
+        )
     timings["total"] = round(time.monotonic() - begin, 2)
     if out is not None:
         report.write(result, out)

@@ -51,8 +51,10 @@ def load_traces(cache_key: str) -> Traces | None:
     except (OSError, ValueError):
         return None
     names = {f.name for f in fields(Exchange)}
-    return {test: [Exchange(**{k: v for k, v in e.items() if k in names}) for e in exchanges]
-            for test, exchanges in raw.items()}
+    return {
+        test: [Exchange(**{k: v for k, v in e.items() if k in names}) for e in exchanges]
+        for test, exchanges in raw.items()
+    }
 
 
 def save_traces(cache_key: str, traces: Traces) -> None:
@@ -62,9 +64,16 @@ def save_traces(cache_key: str, traces: Traces) -> None:
     write_atomic(CACHE / f"{cache_key}.json", json.dumps(data))
 
 
-def traces(spec: Assignment, seed: int, *, runtime: str = "docker",
-           postgres_image: str = services.DEFAULT_POSTGRES_IMAGE, isolate: bool = True,
-           database_url: str | None = None, log: Log = print) -> Traces:
+def traces(
+    spec: Assignment,
+    seed: int,
+    *,
+    runtime: str = "docker",
+    postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
+    isolate: bool = True,
+    database_url: str | None = None,
+    log: Log = print,
+) -> Traces:
     """The reference's traces for `spec` and `seed`: from the cache, or recorded now, alone."""
     cache_key = key(spec, seed)
     with _locked(CACHE / f"{cache_key}.lock"):  # a second grader waits, then reads the cache
@@ -81,8 +90,10 @@ def traces(spec: Assignment, seed: int, *, runtime: str = "docker",
             suite = run_suite(spec.tests_dir, target)
         failing = [o.name for o in suite.outcomes if not o.passed]
         if failing:  # the spec and its model solution disagree: not the student's problem
-            raise GraderFault(f"the reference solution fails {len(failing)} contract test(s), "
-                              f"e.g. {failing[:3]}; fix the assignment before grading")
+            raise GraderFault(
+                f"the reference solution fails {len(failing)} contract test(s), "
+                f"e.g. {failing[:3]}; fix the assignment before grading"
+            )
         recorded = mask(suite.traces, secrets_of(spec.runtime, target.env))
         save_traces(cache_key, recorded)
         log(f"reference recorded in {time.monotonic() - begin:.1f} s")
@@ -110,28 +121,43 @@ def _up_docker(spec: Assignment, stack: ExitStack, *, postgres_image: str, isola
     built = build.build_image(client, spec.reference_dir, tag=tag, labels={})
     if not built.ok:
         raise GraderFault(f"the reference solution did not build: {built.reason}")
-    svc = services.start(client, spec, labels=labels, postgres_image=postgres_image, internal=isolate)
+    svc = services.start(
+        client, spec, labels=labels, postgres_image=postgres_image, internal=isolate
+    )
     stack.callback(svc.stop)
     env = run.expand_env(spec.runtime, svc.values)
-    started = run.start_app(client, tag, runtime=spec.runtime, env=env, network=svc.network.name,
-                            labels=labels, publish=not isolate)
+    started = run.start_app(
+        client,
+        tag,
+        runtime=spec.runtime,
+        env=env,
+        network=svc.network.name,
+        labels=labels,
+        publish=not isolate,
+    )
     if started.app is not None:
         stack.callback(started.app.stop)
     if started.app is None or started.reason:
-        raise GraderFault(f"the reference solution did not start: {started.reason}\n{started.log[-1500:]}")
+        raise GraderFault(
+            f"the reference solution did not start: {started.reason}\n{started.log[-1500:]}"
+        )
     return started.app.target(env, svc.grader_database_url)
 
 
 def _up_local(spec: Assignment, stack: ExitStack, *, database_url: str | None, log: Log) -> Target:
     """Local mode: the reference as a process in its own virtual environment and cluster."""
     assert spec.reference_dir is not None
-    svc = LocalServices(values=spec.runtime.randoms(), postgres=spec.services.postgres,
-                        database_url=database_url)
+    svc = LocalServices(
+        values=spec.runtime.randoms(), postgres=spec.services.postgres, database_url=database_url
+    )
     stack.callback(svc.stop)
     env = run.expand_env(spec.runtime, svc.values)
     try:
         venv = venv_for(spec.reference_dir, log=log)
-        log_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-ref-"))) / "reference.log"
+        log_path = (
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-ref-")))
+            / "reference.log"
+        )
         app = LocalApp.for_runtime(spec.reference_dir, env, log_path, spec.runtime, venv)
         stack.callback(app.stop)
         if spec.runtime.migrate:

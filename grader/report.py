@@ -15,8 +15,12 @@ from grader import logtext, reproduce
 from grader.causes import SHOWN
 from grader.core import Cause, ItemScore, Outcome, Result, Status
 
-_env = Environment(loader=PackageLoader("grader", "templates"),
-                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=PackageLoader("grader", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _env.filters["plain"] = logtext.plain  # logs without colour codes
 
 STATUS_TEXT = {
@@ -52,7 +56,9 @@ def item_output(item: ItemScore, titles: dict[int, str] | None = None) -> str:
     if total:
         lines.append(f"{passed}/{total} checks passed.")
     for why, blocked in blocked_groups(item, titles):
-        lines.append(f"\nNot checked ({len(blocked)}): {why} — " + ", ".join(o.name for o in blocked))
+        lines.append(
+            f"\nNot checked ({len(blocked)}): {why} — " + ", ".join(o.name for o in blocked)
+        )
     for o in checked_failures(item):
         lines.append(f"\n✗ {o.name}: {o.message}".rstrip())
         if o.expected is not None:
@@ -62,7 +68,9 @@ def item_output(item: ItemScore, titles: dict[int, str] | None = None) -> str:
         if o.exchange is not None:
             lines.append(f"  reproduce: {o.exchange.curl()}")
         if o.reference is not None and o.reference.status is not None:
-            lines.append(f"  reference solution answered {o.reference.status}: {o.reference.response_body or ''}")
+            lines.append(
+                f"  reference solution answered {o.reference.status}: {o.reference.response_body or ''}"
+            )
     return "\n".join(lines)
 
 
@@ -114,8 +122,10 @@ def summary(result: Result) -> str:
     if unchecked:
         text += f" {unchecked:g} points not checked in {result.runtime} mode."
     if result.hidden:
-        text += (f" {result.hidden} hidden check(s) ({result.hidden_points:g} points) are run "
-                 "when your instructor grades.")
+        text += (
+            f" {result.hidden} hidden check(s) ({result.hidden_points:g} points) are run "
+            "when your instructor grades."
+        )
     if result.reason:
         text += f" {result.reason}"
     return text
@@ -141,8 +151,10 @@ def not_run_line(why: str, items: list[ItemScore]) -> str:
     """E.g. "Not run: 21 rubric items (96 points) — the app exited with code 1 before answering.
     Items: …" (the HTML report says the same)."""
     points = sum(i.max_points for i in items)
-    return (f"Not run: {len(items)} rubric item{'s' if len(items) != 1 else ''} ({points:g} points) — "
-            f"{why.removeprefix('Not checked: ')} Items: " + "; ".join(i.title for i in items) + ".")
+    return (
+        f"Not run: {len(items)} rubric item{'s' if len(items) != 1 else ''} ({points:g} points) — "
+        f"{why.removeprefix('Not checked: ')} Items: " + "; ".join(i.title for i in items) + "."
+    )
 
 
 def to_fix(result: Result) -> list[ItemScore]:
@@ -156,13 +168,23 @@ def html(result: Result) -> str:
     template = _env.get_template("report.html.j2")
     shown, rest = top_causes(result)
     scripts = reproducers(result)
-    return template.render(r=result, status_text=status_text(result), not_run=not_run(result),
-                           to_fix=to_fix(result),
-                           item_output=item_output, zeroed=zeroed,
-                           failure_groups=failure_groups, causes=shown, other_causes=rest,
-                           cause_line=cause_line, example=example, blocked_groups=blocked_groups,
-                           checked_failures=checked_failures, titles=cause_titles(result),
-                           reproducer_path=lambda o: scripts.get(id(o), (None,))[0])
+    return template.render(
+        r=result,
+        status_text=status_text(result),
+        not_run=not_run(result),
+        to_fix=to_fix(result),
+        item_output=item_output,
+        zeroed=zeroed,
+        failure_groups=failure_groups,
+        causes=shown,
+        other_causes=rest,
+        cause_line=cause_line,
+        example=example,
+        blocked_groups=blocked_groups,
+        checked_failures=checked_failures,
+        titles=cause_titles(result),
+        reproducer_path=lambda o: scripts.get(id(o), (None,))[0],
+    )
 
 
 def top_causes(result: Result) -> tuple[list[Cause], list[Cause]]:
@@ -179,7 +201,9 @@ def cause_line(c: Cause, items: list[ItemScore]) -> str:
     blocked, failed = c.blocked, len(c.outcomes) - c.blocked
     parts = [f"{blocked} check{'s' if blocked != 1 else ''} not checked"] if blocked else []
     if failed:
-        parts.append(f"{failed} failed" if parts else f"{failed} check{'s' if failed != 1 else ''} failed")
+        parts.append(
+            f"{failed} failed" if parts else f"{failed} check{'s' if failed != 1 else ''} failed"
+        )
     titles = {i.id: i.title for i in items}
     mine = {o.item for o in c.outcomes}
     ids = [i.id for i in items if i.id in mine]  # in the rubric's order
@@ -191,7 +215,9 @@ def cause_line(c: Cause, items: list[ItemScore]) -> str:
 def example(c: Cause) -> Outcome | None:
     """The outcome that shows a cause best: a failure with a request, else any."""
     with_request = [o for o in c.outcomes if o.exchange is not None]
-    return next((o for o in with_request if not o.blocked_by), None) or next(iter(with_request or c.outcomes), None)
+    return next((o for o in with_request if not o.blocked_by), None) or next(
+        iter(with_request or c.outcomes), None
+    )
 
 
 def cause_titles(result: Result) -> dict[int, str]:
@@ -199,7 +225,9 @@ def cause_titles(result: Result) -> dict[int, str]:
     return {id(o): c.title for c in result.causes for o in c.outcomes}
 
 
-def blocked_groups(item: ItemScore, titles: dict[int, str] | None = None) -> list[tuple[str, list[Outcome]]]:
+def blocked_groups(
+    item: ItemScore, titles: dict[int, str] | None = None
+) -> list[tuple[str, list[Outcome]]]:
     """An item's tests not checked because a step failed, by root cause ("could not log in (POST
     /login answered 404)"; `titles` from `cause_titles`, else each test's own words): one line
     each in a report, not a failure of what the tests check."""
@@ -228,16 +256,23 @@ def failure_groups(item: ItemScore) -> list[tuple[Outcome, list[Outcome]]]:
     """
     groups: dict[tuple[str, str, str | None], list[Outcome]] = {}
     for o in checked_failures(item):
-        last = re.sub(r"\d+", "N", cause(o))  # "GET /things/1 status" and "GET /things/42 status": one cause
+        last = re.sub(
+            r"\d+", "N", cause(o)
+        )  # "GET /things/1 status" and "GET /things/42 status": one cause
         key = (o.check, last, o.expected) if o.expected is not None else (o.check, o.name, None)
         groups.setdefault(key, []).append(o)
     return [(group[0], group[1:]) for group in groups.values()]
 
 
 def write(result: Result, out: Path) -> dict[str, Path]:
-    paths = {"results.json": out / "results.json", "report.html": out / "report.html",
-             "full.json": out / "full.json"}
-    write_atomic(paths["results.json"], json.dumps(gradescope(result), indent=2, ensure_ascii=False))
+    paths = {
+        "results.json": out / "results.json",
+        "report.html": out / "report.html",
+        "full.json": out / "full.json",
+    }
+    write_atomic(
+        paths["results.json"], json.dumps(gradescope(result), indent=2, ensure_ascii=False)
+    )
     write_atomic(paths["full.json"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     write_atomic(paths["report.html"], html(result))
     scripts = dict(reproducers(result).values())
@@ -269,11 +304,20 @@ def class_index(title: str, entries: list[dict[str, Any]], out: Path) -> str:
             continue
         for t in data.get("tests", []):
             items.setdefault(t["name"], []).append(t["status"] == "passed")
-    rates = sorted(((name, sum(v) / len(v), len(v)) for name, v in items.items()), key=lambda r: r[1])
+    rates = sorted(
+        ((name, sum(v) / len(v), len(v)) for name, v in items.items()), key=lambda r: r[1]
+    )
     slowest = sorted((e for e in entries if e.get("seconds")), key=lambda e: -e["seconds"])[:5]
     template = _env.get_template("index.html.j2")
-    return template.render(title=title, entries=entries, bins=bins, rates=rates, slowest=slowest,
-                           graded=len(scores), mean=(sum(scores) / len(scores)) if scores else None)
+    return template.render(
+        title=title,
+        entries=entries,
+        bins=bins,
+        rates=rates,
+        slowest=slowest,
+        graded=len(scores),
+        mean=(sum(scores) / len(scores)) if scores else None,
+    )
 
 
 def markdown(result: Result) -> str:
@@ -288,7 +332,9 @@ def markdown(result: Result) -> str:
     scripts = reproducers(result)
     unchecked = [i for i in result.items if i.not_checked]
     if unchecked:
-        lines.append(f"Not checked in {result.runtime} mode: " + "; ".join(i.title for i in unchecked))
+        lines.append(
+            f"Not checked in {result.runtime} mode: " + "; ".join(i.title for i in unchecked)
+        )
         lines.append("")
     for why, items in not_run(result):
         lines += [not_run_line(why, items)[:1000], ""]
@@ -296,12 +342,16 @@ def markdown(result: Result) -> str:
     if shown:
         lines.append("### Where the points went")
         for n, c in enumerate(shown, 1):
-            lines.append(f"{n}. **−{c.points:g} points: {c.title}** — {cause_line(c, result.items)}"[:600])
+            lines.append(
+                f"{n}. **−{c.points:g} points: {c.title}** — {cause_line(c, result.items)}"[:600]
+            )
             if c.critical:
                 lines.append("   - a security hole: the rubric item it belongs to scores 0")
         if rest:
-            lines.append(f"\n… and {len(rest)} smaller cause{'s' if len(rest) != 1 else ''} "
-                         f"({sum(c.points for c in rest):g} points), below.")
+            lines.append(
+                f"\n… and {len(rest)} smaller cause{'s' if len(rest) != 1 else ''} "
+                f"({sum(c.points for c in rest):g} points), below."
+            )
         lines.append("")
     if failed:
         lines.append("### To fix")
@@ -313,12 +363,16 @@ def markdown(result: Result) -> str:
                 lines.append(f"  - not checked ({len(blocked)}): {why}"[:400])
             for first, same in failure_groups(item)[:3]:
                 what = cause(first)
-                detail = f": expected {first.expected}, got {first.actual}" if first.expected else ""
+                detail = (
+                    f": expected {first.expected}, got {first.actual}" if first.expected else ""
+                )
                 lines.append(f"  - `{first.name}` — {what}{detail}"[:400])
                 if first.exchange is not None:
                     lines.append(f"    `{first.exchange.curl()}`"[:600])
                 if id(first) in scripts:
-                    lines.append(f"    whole sequence, next to report.html: `python {scripts[id(first)][0]}`")
+                    lines.append(
+                        f"    whole sequence, next to report.html: `python {scripts[id(first)][0]}`"
+                    )
                 if same:
                     lines.append(f"  - … and {len(same)} more with the same cause")
     return "\n".join(lines) + "\n"
@@ -328,23 +382,35 @@ def junit(result: Result) -> str:
     """JUnit XML: one testsuite per rubric category, one testcase per rubric item."""
     from xml.etree import ElementTree as ET
 
-    suites = ET.Element("testsuites", name=result.assignment, tests=str(len(result.items)),
-                        failures=str(sum(not i.passed for i in result.items)),
-                        time=f"{result.timings.get('total', 0.0):.2f}")
+    suites = ET.Element(
+        "testsuites",
+        name=result.assignment,
+        tests=str(len(result.items)),
+        failures=str(sum(not i.passed for i in result.items)),
+        time=f"{result.timings.get('total', 0.0):.2f}",
+    )
     if result.status is Status.NOT_GRADED:
         suite = ET.SubElement(suites, "testsuite", name="grader", tests="1", errors="1")
         case = ET.SubElement(suite, "testcase", name="grading", classname=result.assignment)
         ET.SubElement(case, "error", message=result.reason)
     for cat in result.categories:
         items = [i for i in result.items if i.category == cat.id]
-        suite = ET.SubElement(suites, "testsuite", name=cat.title, tests=str(len(items)),
-                              failures=str(sum(not i.passed for i in items)))
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=cat.title,
+            tests=str(len(items)),
+            failures=str(sum(not i.passed for i in items)),
+        )
         for item in items:
-            case = ET.SubElement(suite, "testcase", name=item.title, classname=f"{result.assignment}.{cat.id}")
+            case = ET.SubElement(
+                suite, "testcase", name=item.title, classname=f"{result.assignment}.{cat.id}"
+            )
             if item.not_checked:
                 ET.SubElement(case, "skipped", message=item_output(item)[:500])
             elif not item.passed:
-                failure = ET.SubElement(case, "failure",
-                                        message=f"{item.points:g}/{item.max_points:g} points")
+                failure = ET.SubElement(
+                    case, "failure", message=f"{item.points:g}/{item.max_points:g} points"
+                )
                 failure.text = item_output(item, cause_titles(result))
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)

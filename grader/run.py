@@ -56,16 +56,24 @@ class App:
         on the network may change (the engine re-allocates it), so `base_url` is read again."""
         self.container.restart(timeout=5)
         self.base_url = _base_url(self.container, self.runtime.port, self.network)
-        health = wait_health(self.base_url + self.runtime.health_path, self.runtime.start_deadline,
-                             alive=lambda: _alive(self.container), local_address=self.local_address,
-                             any_answer=not self.healthy)
+        health = wait_health(
+            self.base_url + self.runtime.health_path,
+            self.runtime.start_deadline,
+            alive=lambda: _alive(self.container),
+            local_address=self.local_address,
+            any_answer=not self.healthy,
+        )
         if health.reason:
             raise AssertionError(f"after a restart: {health.reason}")
 
     def target(self, env: dict[str, str], database_url: str | None) -> Target:
         """The app as the checks see it; its base_url follows restarts."""
-        target = Target(base_url=self.base_url, env=env, database_url=database_url,
-                        local_address=self.local_address)
+        target = Target(
+            base_url=self.base_url,
+            env=env,
+            database_url=database_url,
+            local_address=self.local_address,
+        )
 
         def restart() -> None:
             self.restart()
@@ -116,10 +124,17 @@ NOBODY = "65534:65534"
 
 def sandbox(limits: Limits, user: str | None) -> dict[str, object]:
     """Container settings every student container (and its Postgres) gets."""
-    return dict(mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
-                pids_limit=limits.pids, security_opt=["no-new-privileges"], cap_drop=["ALL"], init=True,
-                log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
-                **({"user": user} if user else {}))
+    return dict(
+        mem_limit=limits.memory,
+        memswap_limit=limits.memory,
+        nano_cpus=int(limits.cpus * 1e9),
+        pids_limit=limits.pids,
+        security_opt=["no-new-privileges"],
+        cap_drop=["ALL"],
+        init=True,
+        log_config=LogConfig(type="json-file", config={"max-size": "5m", "max-file": "1"}),
+        **({"user": user} if user else {}),
+    )
 
 
 def _root_image(client: DockerClient, image: str) -> bool:
@@ -127,9 +142,18 @@ def _root_image(client: DockerClient, image: str) -> bool:
     return user in {"", "root", "0", "0:0"}
 
 
-def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[str, str],
-              network: str, labels: dict[str, str], limits: Limits = Limits(),
-              name: str | None = None, publish: bool = False) -> Started:
+def start_app(
+    client: DockerClient,
+    image: str,
+    *,
+    runtime: Runtime,
+    env: dict[str, str],
+    network: str,
+    labels: dict[str, str],
+    limits: Limits = Limits(),
+    name: str | None = None,
+    publish: bool = False,
+) -> Started:
     """Start the app and wait until healthy. `publish`: reach it through a port on 127.0.0.1
     instead of its IP on `network`.
 
@@ -141,18 +165,38 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
     user = NOBODY if _root_image(client, image) else None
     while True:
         try:
-            container = client.containers.run(image, detach=True, name=name, environment=env, labels=labels,
-                                              network=network, ports=ports, **sandbox(limits, user))
+            container = client.containers.run(
+                image,
+                detach=True,
+                name=name,
+                environment=env,
+                labels=labels,
+                network=network,
+                ports=ports,
+                **sandbox(limits, user),
+            )
         except docker.errors.APIError as exc:
             if exc.is_client_error():
-                return Started(None, time.monotonic() - begin,
-                               f"the container could not start: {exc.explanation}")
+                return Started(
+                    None,
+                    time.monotonic() - begin,
+                    f"the container could not start: {exc.explanation}",
+                )
             raise GraderFault(f"Docker could not start the app container: {exc}") from exc
         base_url = _base_url(container, runtime.port, network)
-        app = App(container=container, base_url=base_url, runtime=runtime, network=network,
-                  local_address=_gateway(container, network, base_url))
-        health = wait_health(app.base_url + runtime.health_path, runtime.start_deadline,
-                             alive=functools.partial(_alive, container), local_address=app.local_address)
+        app = App(
+            container=container,
+            base_url=base_url,
+            runtime=runtime,
+            network=network,
+            local_address=_gateway(container, network, base_url),
+        )
+        health = wait_health(
+            app.base_url + runtime.health_path,
+            runtime.start_deadline,
+            alive=functools.partial(_alive, container),
+            local_address=app.local_address,
+        )
         if user is not None and "exited" in health.reason:
             app.stop()
             user = None  # it may need root: one more try, as the image says
@@ -163,7 +207,9 @@ def start_app(client: DockerClient, image: str, *, runtime: Runtime, env: dict[s
         answered = health.status is not None and not health.stopped
         app.healthy = False
         # a long traceback's first line is further back than the log tail shown
-        reason = with_log_line(health.reason, app.logs(lines=1000, chars=200_000), answered=answered)
+        reason = with_log_line(
+            health.reason, app.logs(lines=1000, chars=200_000), answered=answered
+        )
         return Started(app, seconds, reason, app.logs(), answered)
 
 
@@ -175,13 +221,24 @@ def with_log_line(reason: str, log: str, *, answered: bool = False) -> str:
     line = logtext.exception_line(log) or ("" if answered else logtext.last_line(log))
     if not line or line in reason:
         return reason
-    return f"{reason}; the log ends with: {line}" if line == logtext.last_line(log) else \
-        f"{reason}; the last error in the log: {line}"
+    return (
+        f"{reason}; the log ends with: {line}"
+        if line == logtext.last_line(log)
+        else f"{reason}; the last error in the log: {line}"
+    )
 
 
-def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[str, str],
-             network: str, labels: dict[str, str], timeout: float = 120.0,
-             limits: Limits = Limits()) -> tuple[int | None, str]:
+def run_once(
+    client: DockerClient,
+    image: str,
+    *,
+    command: list[str],
+    env: dict[str, str],
+    network: str,
+    labels: dict[str, str],
+    timeout: float = 120.0,
+    limits: Limits = Limits(),
+) -> tuple[int | None, str]:
     """Run exactly `command` in the image to completion: (exit code or None on timeout, log tail).
     The image's ENTRYPOINT is replaced by the command's program (an entrypoint that ignored its
     arguments would run instead of the command). As nobody when the image would run as root, and
@@ -189,9 +246,16 @@ def run_once(client: DockerClient, image: str, *, command: list[str], env: dict[
     users = [NOBODY, None] if _root_image(client, image) else [None]
     for user in users:
         # the program as the entrypoint: unlike an empty one, no engine reads it as "the image's"
-        container = client.containers.run(image, entrypoint=command[:1], command=command[1:],
-                                          detach=True, environment=env, labels=labels,
-                                          network=network, **sandbox(limits, user))
+        container = client.containers.run(
+            image,
+            entrypoint=command[:1],
+            command=command[1:],
+            detach=True,
+            environment=env,
+            labels=labels,
+            network=network,
+            **sandbox(limits, user),
+        )
         try:
             try:
                 code: int | None = int(container.wait(timeout=timeout)["StatusCode"])
@@ -221,7 +285,9 @@ def _gateway(container: Container, network: str, base_url: str) -> str | None:
     by its IP there; None when by a port published on 127.0.0.1."""
     if base_url.startswith("http://127.0.0.1:"):
         return None
-    return (container.attrs["NetworkSettings"]["Networks"].get(network) or {}).get("Gateway") or None
+    return (container.attrs["NetworkSettings"]["Networks"].get(network) or {}).get(
+        "Gateway"
+    ) or None
 
 
 def _alive(container: Container) -> str | None:
@@ -245,22 +311,30 @@ class Health:
     stopped: bool = False  # the app stopped (exited, was killed) before it was healthy
 
 
-def wait_healthy(url: str, deadline: float, *, alive: Callable[[], str | None],
-                 local_address: str | None = None) -> str:
+def wait_healthy(
+    url: str, deadline: float, *, alive: Callable[[], str | None], local_address: str | None = None
+) -> str:
     """`wait_health`'s reason: "" when healthy."""
     return wait_health(url, deadline, alive=alive, local_address=local_address).reason
 
 
-def wait_health(url: str, deadline: float, *, alive: Callable[[], str | None],
-                local_address: str | None = None, any_answer: bool = False) -> Health:
+def wait_health(
+    url: str,
+    deadline: float,
+    *,
+    alive: Callable[[], str | None],
+    local_address: str | None = None,
+    any_answer: bool = False,
+) -> Health:
     """Poll `url` until it answers 2xx (`any_answer`: any HTTP status), the app stops or `deadline`
     seconds pass. Each poll may take 3 s in all and read 2 MB (grader.appclient); `local_address`
     as Target's."""
     end = time.monotonic() + deadline
     interval, last, status = 0.1, "no answer yet", None
     what = f"GET {httpx.URL(url).path or '/'}"
-    with appclient.client(Guard(strikes=0, origin=url), local_address,
-                          timeout=httpx.Timeout(3.0, connect=1.0)) as http:
+    with appclient.client(
+        Guard(strikes=0, origin=url), local_address, timeout=httpx.Timeout(3.0, connect=1.0)
+    ) as http:
         while True:
             try:
                 response = http.get(url)

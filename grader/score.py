@@ -32,10 +32,19 @@ def score_items(items: list[Item], outcomes: list[Outcome]) -> list[ItemScore]:
         if breach is not None:
             share = 0.0
         points = round(item.points * share, 2)
-        scores.append(ItemScore(id=item.id, title=item.title, category=item.category, points=points,
-                                max_points=item.points, visibility=item.visibility, outcomes=mine,
-                                not_checked=bool(mine) and not counted,
-                                zeroed_by=f"{breach.critical} ({breach.name})" if breach else None))
+        scores.append(
+            ItemScore(
+                id=item.id,
+                title=item.title,
+                category=item.category,
+                points=points,
+                max_points=item.points,
+                visibility=item.visibility,
+                outcomes=mine,
+                not_checked=bool(mine) and not counted,
+                zeroed_by=f"{breach.critical} ({breach.name})" if breach else None,
+            )
+        )
     return scores
 
 
@@ -45,7 +54,12 @@ def categories(assignment: Assignment, items: list[ItemScore]) -> list[CategoryS
         mine = [i for i in items if i.category == cat.id]
         if not mine:
             continue
-        result.append(CategoryScore(id=cat.id, title=cat.title,
-                                    points=round(sum(i.points for i in mine), 2),
-                                    max_points=round(sum(i.max_points for i in mine), 2)))
+        result.append(
+            CategoryScore(
+                id=cat.id,
+                title=cat.title,
+                points=round(sum(i.points for i in mine), 2),
+                max_points=round(sum(i.max_points for i in mine), 2),
+            )
+        )
     return result

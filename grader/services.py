@@ -52,8 +52,11 @@ CONNECTION_LIMIT = 50  # per database role: room for an app's pools, not for eve
 # skipping fsync makes initdb, migrations and every insert faster (the official image and ours
 # both pass the command's `-c` to the server).
 POSTGRES_SETTINGS = {
-    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-    "max_wal_size": "64MB", "min_wal_size": "32MB",  # a checkpoint well before the WAL's tmpfs fills
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_size": "64MB",
+    "min_wal_size": "32MB",  # a checkpoint well before the WAL's tmpfs fills
     "temp_file_limit": "256MB",  # per process: sorts and hashes that spill fail instead
 }
 
@@ -91,16 +94,28 @@ class Services:
             self.network.remove()
 
 
-def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str],
-          postgres_image: str = DEFAULT_POSTGRES_IMAGE, internal: bool = True) -> Services:
+def start(
+    client: DockerClient,
+    assignment: Assignment,
+    *,
+    labels: dict[str, str],
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE,
+    internal: bool = True,
+) -> Services:
     """`internal`: the network has no route out (the app reaches only its Postgres and the grader,
     which talks to containers by their IP on the bridge). Off for engines whose container IPs the
     grader cannot reach (Docker Desktop): then ports are published on 127.0.0.1."""
     from testcontainers.community.postgres import PostgresContainer
 
     # an `agr…` bridge: the firewall keeps whatever arrives on it away from the host's services
-    network = Network(docker_network_kw={"labels": labels, "driver": "bridge", "internal": internal,
-                                         "options": {firewall.BRIDGE_OPTION: firewall.bridge_name()}})
+    network = Network(
+        docker_network_kw={
+            "labels": labels,
+            "driver": "bridge",
+            "internal": internal,
+            "options": {firewall.BRIDGE_OPTION: firewall.bridge_name()},
+        }
+    )
     try:
         network.create()
     except docker.errors.DockerException as exc:
@@ -109,14 +124,16 @@ def start(client: DockerClient, assignment: Assignment, *, labels: dict[str, str
     if not assignment.services.postgres:
         return services
     password = secrets.token_hex(24)
-    pg = PostgresContainer(image=postgres_image, username=SUPERUSER, password=password,
-                           dbname="postgres", driver=None)
+    pg = PostgresContainer(
+        image=postgres_image, username=SUPERUSER, password=password, dbname="postgres", driver=None
+    )
     # The app's sandbox, as the image's `postgres` user: run as root, the entrypoint would need
     # CHOWN, FOWNER, SETUID and SETGID to hand the data directory over and drop to that user; it
     # makes its directories in the tmpfs mounts itself, so the server starts with no capability
     # at all. A read-only root: nothing of a run is ever written to the engine's disk.
     pg.with_network(network).with_network_aliases(DB_ALIAS).with_kwargs(
-        labels=labels, read_only=True, **sandbox(POSTGRES_LIMITS, "postgres"))
+        labels=labels, read_only=True, **sandbox(POSTGRES_LIMITS, "postgres")
+    )
     pg.tmpfs.update(POSTGRES_TMPFS)  # with_tmpfs_mount takes a size, not a mode
     pg.with_env("PGDATA", f"{DATA_DIR}/pgdata")
     pg.with_env("POSTGRES_INITDB_ARGS", f"--no-sync --waldir={WAL_DIR}/pg_wal")
@@ -160,15 +177,20 @@ def own_database(admin_url: str, name: str) -> tuple[str, str]:
     role, password = f"{name}_{secrets.token_hex(6)}", secrets.token_hex(24)
     who, db = sql.Identifier(role), sql.Identifier(name)
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL(
-            "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-            "NOBYPASSRLS CONNECTION LIMIT {}").format(who, password, CONNECTION_LIMIT))
+        conn.execute(
+            sql.SQL(
+                "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS CONNECTION LIMIT {}"
+            ).format(who, password, CONNECTION_LIMIT)
+        )
         # The owner may create in the schema `public`: Postgres 15 gives it to the database's
         # owner (pg_database_owner), older servers let every role create there.
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, who))
         # CONNECT and TEMPORARY belong to PUBLIC on every new database: keep them for the owner
         # alone here, and for nobody on the server's own databases.
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {}, postgres, template1 FROM PUBLIC").format(db))
+        conn.execute(
+            sql.SQL("REVOKE ALL ON DATABASE {}, postgres, template1 FROM PUBLIC").format(db)
+        )
     return role, password
 
 

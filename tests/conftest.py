@@ -107,8 +107,14 @@ def _serve(
     app.migrate()
     app.start()
     try:
-        yield Target(base_url=app.base_url, env=dict(env), database_url=database_url,
-                     restart=app.restart, databases={"migrated": migrated}, source=app_dir)
+        yield Target(
+            base_url=app.base_url,
+            env=dict(env),
+            database_url=database_url,
+            restart=app.restart,
+            databases={"migrated": migrated},
+            source=app_dir,
+        )
     finally:
         app.stop()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-SERVER = '''
+SERVER = """
 import json, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,7 +28,7 @@ if "%(mode)s" == "needs-root":
     open("/state.txt", "w").write("written at start")  # only root may write here
 print("serving as uid", os.getuid(), flush=True)
 ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
-'''
+"""
 
 
 def write_mini(spec: Path, *, migrate: str | None = None) -> Path:
@@ -48,7 +48,9 @@ def write_mini(spec: Path, *, migrate: str | None = None) -> Path:
     if migrate:
         runtime = runtime.replace("}\n", ', DATABASE_URL: "${postgres_url}"}\n')
         runtime += f"  migrate: {migrate}\nservices: {{postgres: true}}\n"
-    (spec / "assignment.yaml").write_text(runtime + textwrap.dedent("""
+    (spec / "assignment.yaml").write_text(
+        runtime
+        + textwrap.dedent("""
         categories:
           - {id: deploy, title: Deploy}
           - {id: api, title: API}
@@ -56,9 +58,13 @@ def write_mini(spec: Path, *, migrate: str | None = None) -> Path:
           - {id: builds, title: The image builds, category: deploy, points: 20, check: build}
           - {id: starts, title: The app starts, category: deploy, points: 30, check: start}
           - {id: hello, title: GET /hello greets, category: api, points: 50, check: contract}
-    """))
-    (spec / "openapi.yaml").write_text("openapi: 3.1.0\ninfo: {title: mini, version: '1'}\npaths: {}\n")
-    (spec / "tests" / "test_hello.py").write_text(textwrap.dedent('''
+    """)
+    )
+    (spec / "openapi.yaml").write_text(
+        "openapi: 3.1.0\ninfo: {title: mini, version: '1'}\npaths: {}\n"
+    )
+    (spec / "tests" / "test_hello.py").write_text(
+        textwrap.dedent('''
         import pytest
         from grader.testing import expect_equal, expect_status
 
@@ -73,13 +79,20 @@ def write_mini(spec: Path, *, migrate: str | None = None) -> Path:
         def test_secret_is_random(target):
             """The grader passes a fresh secret."""
             assert len(target.env["SECRET"]) >= 32
-    '''))
+    ''')
+    )
     return spec
 
 
-def make_submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
-                    cmd: str = '["python", "app.py"]', base: str = "python:3.11-slim",
-                    files: dict[str, str] | None = None) -> Path:
+def make_submission(
+    root: Path,
+    *,
+    mode: str = "ok",
+    dockerfile_extra: str = "",
+    cmd: str = '["python", "app.py"]',
+    base: str = "python:3.11-slim",
+    files: dict[str, str] | None = None,
+) -> Path:
     """A submission of the mini assignment. `mode`: "ok", "wrong" (GET /hello answers another
     greeting), "needs-root" (writes to / at start), "no-health" (no /health route: 404).
     `files`: more files, copied into the image beside app.py."""
@@ -92,5 +105,3 @@ def make_submission(root: Path, *, mode: str = "ok", dockerfile_extra: str = "",
         f"FROM {base}\nWORKDIR /srv\n{dockerfile_extra}COPY {copied} ./\nCMD {cmd}\n"
     )
     return root
-
-

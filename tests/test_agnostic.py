@@ -27,7 +27,11 @@ def test_grader_names_no_assignment_route_or_variable() -> None:
     words = set().union(*(_words(i) for i in ids))
     found = []
     for path in sorted(GRADER.rglob("*")):
-        if path.suffix not in {".py", ".j2", ".sh", ""} or not path.is_file() or "__pycache__" in path.parts:
+        if (
+            path.suffix not in {".py", ".j2", ".sh", ""}
+            or not path.is_file()
+            or "__pycache__" in path.parts
+        ):
             continue
         text = path.read_text(errors="replace")
         found += [f"{path.relative_to(GRADER)}: {w}" for w in sorted(words) if w in text]

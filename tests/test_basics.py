@@ -27,13 +27,21 @@ ALL = mutants.load(ID)
 
 def _created_images(client: DockerClient, since: float, run_id: str) -> list[str]:
     """Images of the containers one grading run created (other runs may share the engine)."""
-    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                           filters={"type": "container", "event": "create", "label": f"{LABEL}={run_id}"})
+    events = client.events(
+        since=int(since),
+        until=int(time.time()) + 1,
+        decode=True,
+        filters={"type": "container", "event": "create", "label": f"{LABEL}={run_id}"},
+    )
     return [e.get("Actor", {}).get("Attributes", {}).get("image", "") for e in events]
 
 
 def _lost(result: Result) -> dict[str, float]:
-    return {c.id: round(c.max_points - c.points, 2) for c in result.categories if c.points < c.max_points}
+    return {
+        c.id: round(c.max_points - c.points, 2)
+        for c in result.categories
+        if c.points < c.max_points
+    }
 
 
 def test_spec_files() -> None:
@@ -72,8 +80,14 @@ def test_template_scores_above_zero_below_half(docker_client: DockerClient, tmp_
 
 def test_enough_mutants() -> None:
     assert len([m for m in ALL if m.kind == "mutant"]) >= 10
-    assert {m.category for m in ALL if m.kind == "mutant"} >= {"deploy", "path", "query", "bodies",
-                                                                "dependencies", "auth"}
+    assert {m.category for m in ALL if m.kind == "mutant"} >= {
+        "deploy",
+        "path",
+        "query",
+        "bodies",
+        "dependencies",
+        "auth",
+    }
 
 
 @pytest.mark.parametrize("mutant", ALL, ids=[m.name for m in ALL])

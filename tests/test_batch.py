@@ -42,8 +42,19 @@ def _own_cache(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 def _batch(source: Path, spec: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "grader.cli", "batch", str(source), "--assignment", str(spec),
-            "--out", str(out), "--jobs", "2"]
+    return [
+        sys.executable,
+        "-m",
+        "grader.cli",
+        "batch",
+        str(source),
+        "--assignment",
+        str(spec),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+    ]
 
 
 def _rows(out: Path) -> dict[str, dict[str, str]]:
@@ -54,16 +65,26 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 def _journal(out: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (out / "journal.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def test_batch_grades_everyone_once_and_resumes_after_sigkill(
-        mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     source, out = _class(tmp_path / "class"), tmp_path / "out"
     env, leases = _own_cache(tmp_path)
     # started like a background job of a shell: SIGINT ignored, which its children inherit
-    proc = subprocess.Popen(_batch(source, mini, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN), env=env)
+    proc = subprocess.Popen(
+        _batch(source, mini, out),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        env=env,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill it once some, not all, grades are in
         if (out / "journal.jsonl").exists() and len(_journal(out)) >= 2:
@@ -79,8 +100,9 @@ def test_batch_grades_everyone_once_and_resumes_after_sigkill(
         time.sleep(0.5)
     assert not leftovers(docker_client, lease_dir=leases)
 
-    done = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=600, check=False,
-                          env=env)
+    done = subprocess.run(
+        _batch(source, mini, out), capture_output=True, text=True, timeout=600, check=False, env=env
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     journal = _journal(out)
     students = [e["student"] for e in journal]
@@ -94,12 +116,15 @@ def test_batch_grades_everyone_once_and_resumes_after_sigkill(
     assert rows["dave"]["status"] == "start_failed"
     assert rows["eve"]["status"] == "rejected"
     for student in rows:
-        assert (out / student / "report.html").is_file() and (out / student / "results.json").is_file()
+        assert (out / student / "report.html").is_file() and (
+            out / student / "results.json"
+        ).is_file()
     index = (out / "index.html").read_text()
     assert "<svg" in index and "alice/report.html" in index and "Pass rate per rubric item" in index
 
-    again = subprocess.run(_batch(source, mini, out), capture_output=True, text=True, timeout=120, check=False,
-                           env=env)
+    again = subprocess.run(
+        _batch(source, mini, out), capture_output=True, text=True, timeout=120, check=False, env=env
+    )
     assert again.returncode == 0
     assert len(_journal(out)) == 5, "a finished batch regrades nothing"
     assert not leftovers(docker_client, lease_dir=leases)
@@ -107,13 +132,16 @@ def test_batch_grades_everyone_once_and_resumes_after_sigkill(
 
 
 def test_students_whose_names_make_the_same_folder_keep_their_own_reports(
-        mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     make_submission(tmp_path / "subs" / "a")
     make_submission(tmp_path / "subs" / "b", mode="wrong")
     roster = tmp_path / "roster.csv"
     roster.write_text("student,path\nO'Brien,subs/a\nO Brien,subs/b\n")
     out = tmp_path / "out"
-    done = subprocess.run(_batch(roster, mini, out), capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        _batch(roster, mini, out), capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = _rows(out)
     assert rows["O'Brien"]["score"] == "100" and rows["O Brien"]["score"] == "75"
@@ -128,7 +156,18 @@ def test_students_whose_names_make_the_same_folder_keep_their_own_reports(
 
 
 def test_folder_names_are_unique_per_student() -> None:
-    names = ["alice", "O'Brien", "O Brien", "O_Brien", "Bob", "bob", "index.html", "../x", ".hidden", ""]
+    names = [
+        "alice",
+        "O'Brien",
+        "O Brien",
+        "O_Brien",
+        "Bob",
+        "bob",
+        "index.html",
+        "../x",
+        ".hidden",
+        "",
+    ]
     folders = folder_names(names)
     assert folders["alice"] == "alice", "a plain name stays readable"
     assert len({f.casefold() for f in folders.values()}) == len(names)
@@ -142,8 +181,14 @@ def test_roster_csv_and_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -
     roster = tmp_path / "roster.csv"
     roster.write_text("student,path\nann,subs/ann\n")
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:9"}  # no engine: a grader fault
-    done = subprocess.run(_batch(roster, mini, tmp_path / "out"), env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        _batch(roster, mini, tmp_path / "out"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 2
     rows = _rows(tmp_path / "out")
     assert rows["ann"]["status"] == "not_graded" and rows["ann"]["score"] == ""
@@ -152,17 +197,27 @@ def test_roster_csv_and_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize("exit_code", [1, 2, -9])
 def test_a_crashed_grade_never_scores_from_an_earlier_result(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int
+) -> None:
     """A child that crashes, faults or is killed leaves no result of its own: an earlier grade's
     results.json in the same folder (a previous version of the submission) must not be taken."""
     from grader import batch
 
     out = tmp_path / "alice"
     out.mkdir()
-    (out / "results.json").write_text(json.dumps(
-        {"score": 100, "tests": [{"max_score": 100}], "extra_data": {"status": "graded", "reason": ""}}))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "score": 100,
+                "tests": [{"max_score": 100}],
+                "extra_data": {"status": "graded", "reason": ""},
+            }
+        )
+    )
     child = tmp_path / "child.sh"
-    child.write_text(f"#!/bin/sh\necho boom >&2\n{'kill -9 $$' if exit_code < 0 else f'exit {exit_code}'}\n")
+    child.write_text(
+        f"#!/bin/sh\necho boom >&2\n{'kill -9 $$' if exit_code < 0 else f'exit {exit_code}'}\n"
+    )
     child.chmod(0o755)
     monkeypatch.setattr(batch.sys, "executable", str(child))
     entry = batch._grade_one(batch.Submission("alice", str(tmp_path)), out, "mini", 0, 30, [], None)

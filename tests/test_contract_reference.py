@@ -19,7 +19,9 @@ TEMPLATE_MIN_FAILING = 0.70  # the starter must fail more than this share of the
 def _show(outcomes: list[Outcome]) -> str:
     lines = []
     for o in outcomes:
-        lines.append(f"- [{o.item}] {o.name}: {o.message.strip().splitlines()[-1] if o.message else ''}")
+        lines.append(
+            f"- [{o.item}] {o.name}: {o.message.strip().splitlines()[-1] if o.message else ''}"
+        )
         if o.expected is not None or o.actual is not None:
             lines.append(f"    expected: {o.expected}\n    actual:   {o.actual}")
         if o.exchange is not None:
@@ -32,7 +34,10 @@ def test_reference_passes_every_contract_test(reference_app: Target) -> None:
     outcomes = run_suite(a.tests_dir, reference_app).outcomes
     assert outcomes, "the contract suite ran no test"
     failures = [o for o in outcomes if not o.passed]
-    assert not failures, f"{len(failures)} of {len(outcomes)} contract tests fail on the reference:\n" + _show(failures)
+    assert not failures, (
+        f"{len(failures)} of {len(outcomes)} contract tests fail on the reference:\n"
+        + _show(failures)
+    )
     # every contract rubric item was exercised
     seen = {o.item for o in outcomes}
     items = {i.id for i in a.items if i.check == "contract"}

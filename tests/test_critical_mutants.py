@@ -50,8 +50,12 @@ DB_AUTH_HOLES = {
     "delete-no-ownership": {"items-ownership"},
 }
 # wrong, but no hole: they lose a share of their items, never a whole item through a critical test
-DB_AUTH_NO_HOLE = ["bearer-401-without-www-authenticate", "token-401-without-www-authenticate",
-                   "token-hs512", "token-expiry-ignored"]
+DB_AUTH_NO_HOLE = [
+    "bearer-401-without-www-authenticate",
+    "token-401-without-www-authenticate",
+    "token-hs512",
+    "token-expiry-ignored",
+]
 # the whole suite: the item loses its full points however many of its other tests pass
 WHOLE_SUITE = {"basic-ignores-password", "secret-hardcoded", "alg-none-accepted", "hash-leaked"}
 BASICS_HOLES = {
@@ -78,24 +82,37 @@ def _check(name: str, kind: str, items: list[ItemScore], holes: dict[str, set[st
         assert not scores, f"{name} is correct but lost points: {scores}\n{why}"
         return
     expected = holes.get(name, set())
-    assert zeroed == expected, f"{name}: zeroed {sorted(zeroed)}, expected {sorted(expected)}:\n{why}"
+    assert zeroed == expected, (
+        f"{name}: zeroed {sorted(zeroed)}, expected {sorted(expected)}:\n{why}"
+    )
     for item in items:
         if item.id in expected:
             assert item.points == 0 and item.zeroed_by, item
 
 
 def test_every_hole_and_control_is_a_benchmark_mutant() -> None:
-    for names, known in (([*DB_AUTH_HOLES, *DB_AUTH_NO_HOLE], DB_AUTH), ([*BASICS_HOLES, *BASICS_NO_HOLE], BASICS)):
-        assert set(names) <= {n for n, m in known.items() if m.kind == "mutant"}, set(names) - set(known)
+    for names, known in (
+        ([*DB_AUTH_HOLES, *DB_AUTH_NO_HOLE], DB_AUTH),
+        ([*BASICS_HOLES, *BASICS_NO_HOLE], BASICS),
+    ):
+        assert set(names) <= {n for n, m in known.items() if m.kind == "mutant"}, set(names) - set(
+            known
+        )
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", [*DB_AUTH_HOLES, *DB_AUTH_NO_HOLE,
-                                  *(n for n, m in DB_AUTH.items() if m.kind == "variant")])
-def test_db_auth_holes_cost_their_item(name: str, postgres: localpg.LocalPostgres, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [*DB_AUTH_HOLES, *DB_AUTH_NO_HOLE, *(n for n, m in DB_AUTH.items() if m.kind == "variant")],
+)
+def test_db_auth_holes_cost_their_item(
+    name: str, postgres: localpg.LocalPostgres, tmp_path: Path
+) -> None:
     mutant = DB_AUTH[name]
     whole = name in WHOLE_SUITE or mutant.kind == "variant"
-    result = mutants_mod.run_local(mutant, postgres, tmp_path, markers=None if whole else "critical")
+    result = mutants_mod.run_local(
+        mutant, postgres, tmp_path, markers=None if whole else "critical"
+    )
     assert result.error is None, f"{name} did not start: {result.error}"
     _check(name, mutant.kind, result.items, DB_AUTH_HOLES)
 
@@ -111,14 +128,17 @@ def _basics_items(mutant: Any, tmp_path: Path) -> list[ItemScore]:
     except LocalAppError as exc:
         pytest.fail(f"{mutant.name} did not start: {exc}")
     try:
-        outcomes = run_suite(spec.tests_dir, Target(base_url=app.base_url, env=env, source=app_dir)).outcomes
+        outcomes = run_suite(
+            spec.tests_dir, Target(base_url=app.base_url, env=env, source=app_dir)
+        ).outcomes
     finally:
         app.stop()
     return score_items([i for i in spec.items if i.check == "contract"], outcomes)
 
 
-@pytest.mark.parametrize("name", [*BASICS_HOLES, *BASICS_NO_HOLE,
-                                  *(n for n, m in BASICS.items() if m.kind == "variant")])
+@pytest.mark.parametrize(
+    "name", [*BASICS_HOLES, *BASICS_NO_HOLE, *(n for n, m in BASICS.items() if m.kind == "variant")]
+)
 def test_basics_holes_cost_their_item(name: str, tmp_path: Path) -> None:
     mutant = BASICS[name]
     _check(name, mutant.kind, _basics_items(mutant, tmp_path), BASICS_HOLES)

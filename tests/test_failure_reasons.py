@@ -76,72 +76,117 @@ def test_ansi_codes_are_removed() -> None:
 def test_the_last_traceback_names_the_decisive_exception() -> None:
     assert logtext.exception_line(CRASH) == "ModuleNotFoundError: No module named 'psycopg'"
     assert logtext.decisive_line(CRASH) == "ModuleNotFoundError: No module named 'psycopg'"
-    assert logtext.decisive_line("starting\n\nUvicorn running on http://127.0.0.1:8000\n\n") == \
-        "Uvicorn running on http://127.0.0.1:8000"
+    assert (
+        logtext.decisive_line("starting\n\nUvicorn running on http://127.0.0.1:8000\n\n")
+        == "Uvicorn running on http://127.0.0.1:8000"
+    )
     assert logtext.decisive_line("") == ""
 
 
 def test_a_start_reason_quotes_the_log() -> None:
     exited = "the app exited with code 1 before answering"
-    assert run.with_log_line(exited, CRASH) == \
-        f"{exited}; the last error in the log: ModuleNotFoundError: No module named 'psycopg'"
-    assert run.with_log_line(exited, "no config, giving up\n") == \
-        f"{exited}; the log ends with: no config, giving up"
+    assert (
+        run.with_log_line(exited, CRASH)
+        == f"{exited}; the last error in the log: ModuleNotFoundError: No module named 'psycopg'"
+    )
+    assert (
+        run.with_log_line(exited, "no config, giving up\n")
+        == f"{exited}; the log ends with: no config, giving up"
+    )
     assert run.with_log_line(exited, "") == exited
     # an app that answers: its last line is a request it logged, only a traceback says something
     unhealthy = "not healthy within 8 s: GET /health answered 404, never 2xx"
-    assert run.with_log_line(unhealthy, '"GET /health HTTP/1.1" 404 -\n', answered=True) == unhealthy
+    assert (
+        run.with_log_line(unhealthy, '"GET /health HTTP/1.1" 404 -\n', answered=True) == unhealthy
+    )
     assert "No module named 'psycopg'" in run.with_log_line(unhealthy, CRASH, answered=True)
 
 
 def test_build_error_line_is_the_specific_one() -> None:
     assert build.error_line(PIP_PG_CONFIG) == "Error: pg_config executable not found."
-    assert build.error_line(PIP_NO_VERSION) == "ERROR: No matching distribution found for fastapi==99.0"
-    assert build.error_line("Reading package lists...\nE: Unable to locate package libpq-dev\n") == \
-        "E: Unable to locate package libpq-dev"
-    assert build.error_line('  File "x", line 1\nKeyError: \'DB\'\n') == "KeyError: 'DB'"
+    assert (
+        build.error_line(PIP_NO_VERSION)
+        == "ERROR: No matching distribution found for fastapi==99.0"
+    )
+    assert (
+        build.error_line("Reading package lists...\nE: Unable to locate package libpq-dev\n")
+        == "E: Unable to locate package libpq-dev"
+    )
+    assert build.error_line("  File \"x\", line 1\nKeyError: 'DB'\n") == "KeyError: 'DB'"
     assert build.error_line("about to fail\n") == "about to fail"
 
 
 def test_a_failed_run_step_is_named_with_its_error_line() -> None:
-    reason = build.failure("The command '/bin/sh -c pip install -r requirements.txt' returned a "
-                           "non-zero code: 1", "Step 4/6 : RUN pip install -r requirements.txt",
-                           PIP_PG_CONFIG, [], _no_bases)
-    assert reason == ("docker build failed: step 4 `RUN pip install -r requirements.txt` exited "
-                      "with code 1: Error: pg_config executable not found.")
-    copy = build.failure("COPY failed: file not found in build context or excluded by .dockerignore: "
-                         "stat requirements.txt: file does not exist", "Step 3/6 : COPY requirements.txt .",
-                         "", [], _no_bases)
-    assert copy.startswith("docker build failed: step 3 `COPY requirements.txt .`: COPY failed: file not")
+    reason = build.failure(
+        "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1",
+        "Step 4/6 : RUN pip install -r requirements.txt",
+        PIP_PG_CONFIG,
+        [],
+        _no_bases,
+    )
+    assert reason == (
+        "docker build failed: step 4 `RUN pip install -r requirements.txt` exited "
+        "with code 1: Error: pg_config executable not found."
+    )
+    copy = build.failure(
+        "COPY failed: file not found in build context or excluded by .dockerignore: "
+        "stat requirements.txt: file does not exist",
+        "Step 3/6 : COPY requirements.txt .",
+        "",
+        [],
+        _no_bases,
+    )
+    assert copy.startswith(
+        "docker build failed: step 3 `COPY requirements.txt .`: COPY failed: file not"
+    )
     # before any step (a Dockerfile the engine cannot parse): the engine's message
-    assert build.failure("dockerfile parse error line 1: unknown instruction: FROMM", None, "", [],
-                         _no_bases) == "docker build failed: dockerfile parse error line 1: unknown instruction: FROMM"
+    assert (
+        build.failure(
+            "dockerfile parse error line 1: unknown instruction: FROMM", None, "", [], _no_bases
+        )
+        == "docker build failed: dockerfile parse error line 1: unknown instruction: FROMM"
+    )
 
 
-@pytest.mark.parametrize("error", [
-    # the classic builder when no registry answers, when the name is unknown, when the tag is
-    'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 127.0.0.53:53: '
-    "server misbehaving",
-    "pull access denied for python, repository does not exist or may require 'docker login': denied: "
-    "requested access to the resource is denied",
-    "manifest for python:latest not found: manifest unknown: manifest unknown",
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        # the classic builder when no registry answers, when the name is unknown, when the tag is
+        'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 127.0.0.53:53: '
+        "server misbehaving",
+        "pull access denied for python, repository does not exist or may require 'docker login': denied: "
+        "requested access to the resource is denied",
+        "manifest for python:latest not found: manifest unknown: manifest unknown",
+    ],
+)
 def test_a_missing_base_image_is_named_with_those_available(error: str) -> None:
-    reason = build.failure(error, "Step 1/4 : FROM python:latest", "", ["python:latest"],
-                           lambda: ["postgres:15", "python:3.11-slim"])
-    assert reason == ("docker build failed: the base image `python:latest` is not available on the "
-                      "grading machine; base images it has: postgres:15, python:3.11-slim")
+    reason = build.failure(
+        error,
+        "Step 1/4 : FROM python:latest",
+        "",
+        ["python:latest"],
+        lambda: ["postgres:15", "python:3.11-slim"],
+    )
+    assert reason == (
+        "docker build failed: the base image `python:latest` is not available on the "
+        "grading machine; base images it has: postgres:15, python:3.11-slim"
+    )
     # a FROM through an ARG the builder printed unexpanded: the pre-parsed name, else the error's
-    assert "`python:latest`" in build.failure(error, "Step 2/5 : FROM $BASE", "", ["python:latest"],
-                                              _no_bases)
+    assert "`python:latest`" in build.failure(
+        error, "Step 2/5 : FROM $BASE", "", ["python:latest"], _no_bases
+    )
 
 
 def test_from_lines_are_read_with_global_args() -> None:
-    dockerfile = ("# syntax=docker/dockerfile:1\nARG PY=3.12\nARG REG\nFROM python:${PY}-slim AS build\n"
-                  "ARG PY=9\nRUN pip wheel .\nFROM build AS test\nFROM scratch\n"
-                  "FROM --platform=linux/amd64 \\\n  postgres:15\n")
+    dockerfile = (
+        "# syntax=docker/dockerfile:1\nARG PY=3.12\nARG REG\nFROM python:${PY}-slim AS build\n"
+        "ARG PY=9\nRUN pip wheel .\nFROM build AS test\nFROM scratch\n"
+        "FROM --platform=linux/amd64 \\\n  postgres:15\n"
+    )
     assert build.dockerfile_bases(dockerfile) == ["python:3.12-slim", "postgres:15"]
-    assert build.dockerfile_bases("ARG BASE\nFROM ${BASE:-python:3.11-slim}\n") == ["python:3.11-slim"]
+    assert build.dockerfile_bases("ARG BASE\nFROM ${BASE:-python:3.11-slim}\n") == [
+        "python:3.11-slim"
+    ]
     assert build.dockerfile_bases("FROM $BASE\n") is None  # only the build knows: read its error
 
 
@@ -165,7 +210,9 @@ def test_health_wait_tells_an_answering_app_from_a_silent_one(answers_404: str) 
     assert health.reason == "not healthy within 1 s: GET /health answered 404, never 2xx"
     assert health.status == 404 and not health.stopped
     begin = time.monotonic()  # after a restart of such an app: any answer will do
-    assert run.wait_health(answers_404 + "/health", 5.0, alive=_running, any_answer=True).reason == ""
+    assert (
+        run.wait_health(answers_404 + "/health", 5.0, alive=_running, any_answer=True).reason == ""
+    )
     assert time.monotonic() - begin < 1
     silent = run.wait_health(answers_404.rsplit(":", 1)[0] + ":1/health", 0.5, alive=_running)
     assert silent.status is None and silent.reason.startswith("not healthy within 0.5 s: ")

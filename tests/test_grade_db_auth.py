@@ -24,9 +24,24 @@ def test_reference_scores_full_marks(tmp_path: Path, docker_client: DockerClient
     # through the CLI, as a user runs it
     out = tmp_path / "ref"
     done = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "grade", str(ROOT / "reference_solution" / ASSIGNMENT),
-         "--assignment", ASSIGNMENT, "--out", str(out), "--seed", "0"],
-        capture_output=True, text=True, timeout=900, check=False)
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            "grade",
+            str(ROOT / "reference_solution" / ASSIGNMENT),
+            "--assignment",
+            ASSIGNMENT,
+            "--out",
+            str(out),
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads((out / "results.json").read_text())
     failed = [t["name"] + "\n" + t["output"] for t in data["tests"] if t["status"] != "passed"]
@@ -38,9 +53,14 @@ def test_reference_scores_full_marks(tmp_path: Path, docker_client: DockerClient
     assert not leftovers(docker_client, runs={run_id})
 
 
-def test_starter_template_scores_above_zero_below_half(tmp_path: Path, docker_client: DockerClient) -> None:
-    result = grade(submission_path=ROOT / "student_template" / ASSIGNMENT, assignment=ASSIGNMENT,
-                   out=tmp_path / "tpl")
+def test_starter_template_scores_above_zero_below_half(
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
+    result = grade(
+        submission_path=ROOT / "student_template" / ASSIGNMENT,
+        assignment=ASSIGNMENT,
+        out=tmp_path / "tpl",
+    )
     assert result.status is Status.GRADED, result.reason
     assert 0 < result.score < 50, result.score
     passed = {i.id for i in result.items if i.passed}
@@ -48,10 +68,15 @@ def test_starter_template_scores_above_zero_below_half(tmp_path: Path, docker_cl
     assert not leftovers(docker_client, runs={result.run_id})
 
 
-def test_buggy_sample_loses_points_where_its_bugs_are(tmp_path: Path, docker_client: DockerClient) -> None:
+def test_buggy_sample_loses_points_where_its_bugs_are(
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
     out = tmp_path / "buggy"
-    result = grade(submission_path=ROOT / "specs" / ASSIGNMENT / "examples" / "buggy-sample",
-                   assignment=ASSIGNMENT, out=out)
+    result = grade(
+        submission_path=ROOT / "specs" / ASSIGNMENT / "examples" / "buggy-sample",
+        assignment=ASSIGNMENT,
+        out=out,
+    )
     assert result.status is Status.GRADED, result.reason
     failed = {i.id for i in result.items if not i.passed}
     # unsalted sha512, DELETE without an ownership check, 200 instead of 201

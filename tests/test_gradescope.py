@@ -36,10 +36,18 @@ def test_bundle_setup_and_run_autograder(tmp_path: Path) -> None:
     with zipfile.ZipFile(bundle) as zf:
         names = set(zf.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
-    assert {"setup.sh", "run_autograder", "pyproject.toml", "grader/cli.py",
-            "specs/fastapi-db-auth/assignment.yaml", "reference_solution/fastapi-db-auth/Dockerfile"} <= names
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "pyproject.toml",
+        "grader/cli.py",
+        "specs/fastapi-db-auth/assignment.yaml",
+        "reference_solution/fastapi-db-auth/Dockerfile",
+    } <= names
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
-    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "student_template/"))]
+    assert not [
+        n for n in names if "__pycache__" in n or n.startswith(("tests/", "student_template/"))
+    ]
 
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)
@@ -49,8 +57,14 @@ def test_bundle_setup_and_run_autograder(tmp_path: Path) -> None:
             if info.external_attr >> 16:
                 (root / "source" / info.filename).chmod((info.external_attr >> 16) & 0o777)
     env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
-    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True,
-                           text=True, timeout=1200, check=False)
+    setup = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     assert (root / "venv" / "bin" / "grader").is_file()
 
@@ -60,8 +74,14 @@ def test_bundle_setup_and_run_autograder(tmp_path: Path) -> None:
         shutil.rmtree(root / "submission", ignore_errors=True)
         shutil.rmtree(root / "results", ignore_errors=True)
         shutil.copytree(source, root / "submission")
-        done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True,
-                              text=True, timeout=900, check=False)
+        done = subprocess.run(
+            [str(root / "source" / "run_autograder")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         data = json.loads((root / "results" / "results.json").read_text())
         _valid_results(data)

@@ -152,8 +152,9 @@ def test_a_slow_or_crashing_child_is_a_named_rejection(tmp_path: Path, mode: str
         except SubmissionRejected as exc:
             print(exc)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert "needs more than 1 MiB of memory" in done.stdout, done.stdout + done.stderr
     assert not (tmp_path / "slow" / "src").exists() and not (tmp_path / "oom" / "src").exists()
 

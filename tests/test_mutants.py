@@ -61,8 +61,14 @@ def test_an_edit_that_does_not_apply_is_an_error(tmp_path: Path) -> None:
     missing = mutants_mod.Edit(file="app/main.py", old="this text is nowhere", new="")
     twice = mutants_mod.Edit(file="app/main.py", old="import", new="import")
     for n, edit in enumerate((missing, twice)):
-        broken = mutants_mod.Mutant(name="broken", bug="", category="users", kind="mutant",
-                                    edits=(edit,), reference=base.reference)
+        broken = mutants_mod.Mutant(
+            name="broken",
+            bug="",
+            category="users",
+            kind="mutant",
+            edits=(edit,),
+            reference=base.reference,
+        )
         with pytest.raises(mutants_mod.MutantError, match="exactly once"):
             mutants_mod.materialize(broken, tmp_path / str(n))
 
@@ -90,5 +96,6 @@ def test_faked_evidence_loses_its_item_and_variants_keep_theirs(
     failed = {o.item for o in result.failed}
     expected = {FAKES[name]} if name in FAKES else set()
     shown = "\n".join(f"  [{o.item}] {o.name}: {o.message.strip()[-300:]}" for o in result.failed)
-    assert failed == expected, f"{name}: failing items {sorted(failed)}, expected {sorted(expected)}:\n{shown}"
-
+    assert failed == expected, (
+        f"{name}: failing items {sorted(failed)}, expected {sorted(expected)}:\n{shown}"
+    )

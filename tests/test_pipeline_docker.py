@@ -24,7 +24,10 @@ from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
 
-def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+
+def test_good_submission_full_marks(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "good")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.GRADED, result.reason
@@ -37,8 +40,9 @@ def test_good_submission_full_marks(mini: Path, tmp_path: Path, docker_client: D
     assert not leftovers(docker_client, runs={result.run_id})
 
 
-def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
-                                                     docker_client: DockerClient) -> None:
+def test_wrong_answer_shows_expected_actual_and_curl(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "wrong", mode="wrong")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.GRADED
@@ -52,9 +56,12 @@ def test_wrong_answer_shows_expected_actual_and_curl(mini: Path, tmp_path: Path,
     assert not leftovers(docker_client, runs={result.run_id})
 
 
-def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
-                                              docker_client: DockerClient) -> None:
-    sub = make_submission(tmp_path / "broken", dockerfile_extra="RUN echo about to fail && exit 3\n")
+def test_broken_dockerfile_is_a_graded_result(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    sub = make_submission(
+        tmp_path / "broken", dockerfile_extra="RUN echo about to fail && exit 3\n"
+    )
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.BUILD_FAILED
     assert result.score == 0
@@ -66,19 +73,26 @@ def test_broken_dockerfile_is_a_graded_result(mini: Path, tmp_path: Path,
 
 
 def test_app_that_exits_at_once(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = make_submission(tmp_path / "exits", cmd='["python", "-c", "print(\'boom: no config\'); exit(3)"]')
+    sub = make_submission(
+        tmp_path / "exits", cmd='["python", "-c", "print(\'boom: no config\'); exit(3)"]'
+    )
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert time.monotonic() - begin < 60
     assert result.status is Status.START_FAILED
-    assert result.reason == "the app exited with code 3 before answering; the log ends with: boom: no config"
+    assert (
+        result.reason
+        == "the app exited with code 3 before answering; the log ends with: boom: no config"
+    )
     assert "boom: no config" in result.app_log
     assert result.score == 20  # it built
     assert "boom: no config" in (tmp_path / "out" / "report.html").read_text()
     assert not leftovers(docker_client, runs={result.run_id})
 
 
-def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+def test_app_that_never_gets_healthy(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "silent", cmd='["sleep", "3600"]')
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
@@ -89,7 +103,9 @@ def test_app_that_never_gets_healthy(mini: Path, tmp_path: Path, docker_client: 
     assert not leftovers(docker_client, runs={result.run_id})
 
 
-def test_build_that_never_ends_is_cut(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+def test_build_that_never_ends_is_cut(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "slow", dockerfile_extra="RUN sleep 600\n")
     begin = time.monotonic()
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out", build_timeout=5)
@@ -121,8 +137,14 @@ def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
     """No engine: exit 2, a clear message, and results.json without a score."""
     sub = make_submission(tmp_path / "good")
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:9"}
-    done = subprocess.run(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        _cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr
     assert "no Docker engine answers" in done.stderr
     data = json.loads((tmp_path / "o" / "results.json").read_text())
@@ -131,11 +153,25 @@ def test_grader_fault_is_not_a_zero(mini: Path, tmp_path: Path) -> None:
     assert "not graded" in (tmp_path / "o" / "report.html").read_text().lower()
 
 
-def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
+def test_ctrl_c_leaves_nothing_behind(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "silent", cmd='["sleep", "3600"]')  # never healthy: waits 8 s
     run_id = f"test-ctrl-c-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(_cli("grade", str(sub), "--assignment", str(mini), "--out", str(tmp_path / "o"),
-                                 "--run-id", run_id), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli(
+            "grade",
+            str(sub),
+            "--assignment",
+            str(mini),
+            "--out",
+            str(tmp_path / "o"),
+            "--run-id",
+            run_id,
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if "starting the app" in line:
@@ -150,17 +186,21 @@ def test_ctrl_c_leaves_nothing_behind(mini: Path, tmp_path: Path, docker_client:
     assert not leftovers(docker_client, runs={run_id})
 
 
-def test_root_images_run_as_nobody_unless_they_need_root(mini: Path, tmp_path: Path,
-                                                         docker_client: DockerClient) -> None:
+def test_root_images_run_as_nobody_unless_they_need_root(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     plain = grade(submission_path=make_submission(tmp_path / "plain"), assignment=mini)
     assert plain.score == 100 and "serving as uid 65534" in plain.app_log
-    needy = grade(submission_path=make_submission(tmp_path / "needy", mode="needs-root"), assignment=mini)
+    needy = grade(
+        submission_path=make_submission(tmp_path / "needy", mode="needs-root"), assignment=mini
+    )
     assert needy.score == 100 and "serving as uid 0" in needy.app_log
     assert not leftovers(docker_client, runs={plain.run_id, needy.run_id})
 
 
-def test_app_without_health_route_loses_only_the_start_item(mini: Path, tmp_path: Path,
-                                                             docker_client: DockerClient) -> None:
+def test_app_without_health_route_loses_only_the_start_item(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
     """It answers HTTP, just not 2xx on GET /health: after the start deadline the checks run anyway."""
     sub = make_submission(tmp_path / "no-health", mode="no-health")
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
@@ -180,8 +220,12 @@ import psycopg  # not installed: the decisive line of the log
 """
 
 
-def test_crash_at_import_names_the_exception(mini: Path, tmp_path: Path, docker_client: DockerClient) -> None:
-    sub = make_submission(tmp_path / "crash", files={"crash.py": CRASH}, cmd='["python", "crash.py"]')
+def test_crash_at_import_names_the_exception(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    sub = make_submission(
+        tmp_path / "crash", files={"crash.py": CRASH}, cmd='["python", "crash.py"]'
+    )
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.START_FAILED and not result.answered_unhealthy
     assert result.reason.startswith("the app exited with code 1 before answering")
@@ -204,14 +248,20 @@ exit 1
 """
 
 
-def test_failed_run_step_names_the_command_and_its_error(mini: Path, tmp_path: Path,
-                                                         docker_client: DockerClient) -> None:
-    sub = make_submission(tmp_path / "pip", files={"install.sh": INSTALL},
-                          dockerfile_extra="COPY install.sh .\nRUN sh install.sh\n")
+def test_failed_run_step_names_the_command_and_its_error(
+    mini: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    sub = make_submission(
+        tmp_path / "pip",
+        files={"install.sh": INSTALL},
+        dockerfile_extra="COPY install.sh .\nRUN sh install.sh\n",
+    )
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
     assert result.status is Status.BUILD_FAILED
-    assert result.reason == ("docker build failed: step 4 `RUN sh install.sh` exited with code 1: "
-                             "Error: pg_config executable not found.")
+    assert result.reason == (
+        "docker build failed: step 4 `RUN sh install.sh` exited with code 1: "
+        "Error: pg_config executable not found."
+    )
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.index("Build log") < html.index("Score by category")
     assert not leftovers(docker_client, runs={result.run_id})
@@ -222,12 +272,16 @@ def test_failed_run_step_names_the_command_and_its_error(mini: Path, tmp_path: P
 NOWHERE = "127.0.0.1:9/python:latest"
 
 
-@pytest.mark.parametrize("dockerfile", [
-    f"FROM {NOWHERE}\nCMD [\"python\", \"app.py\"]\n",
-    f"ARG BASE={NOWHERE}\nFROM ${{BASE}}\nCMD [\"python\", \"app.py\"]\n",
-])
-def test_missing_base_image_is_named_with_the_available_ones(mini: Path, tmp_path: Path, dockerfile: str,
-                                                             docker_client: DockerClient) -> None:
+@pytest.mark.parametrize(
+    "dockerfile",
+    [
+        f'FROM {NOWHERE}\nCMD ["python", "app.py"]\n',
+        f'ARG BASE={NOWHERE}\nFROM ${{BASE}}\nCMD ["python", "app.py"]\n',
+    ],
+)
+def test_missing_base_image_is_named_with_the_available_ones(
+    mini: Path, tmp_path: Path, dockerfile: str, docker_client: DockerClient
+) -> None:
     sub = make_submission(tmp_path / "latest")
     (sub / "Dockerfile").write_text(dockerfile)
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
@@ -256,7 +310,9 @@ def test_migrate_alone_is_in_the_report(tmp_path: Path, docker_client: DockerCli
     assert result.migrate is not None and result.migrate.exit_code == 2
     assert result.migrate.command == ["python", "migrate.py"]
     full = json.loads((tmp_path / "out" / "full.json").read_text())
-    assert full["migrate"]["exit_code"] == 2 and "no migrations in this app" in full["migrate"]["log"]
+    assert (
+        full["migrate"]["exit_code"] == 2 and "no migrations in this app" in full["migrate"]["log"]
+    )
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Migrate command alone" in html and "<b>exited with code 2</b>" in html
     assert "WARNING no migrations in this app" in html and "\x1b" not in html

@@ -20,7 +20,7 @@ ASSIGNMENT = "fastapi-db-auth"
 
 # Appended to the reference's app/main.py: for a minute from its start, a thread rewrites every
 # database it can open on its Postgres server and sends junk to every port-8000 app on its network.
-ATTACK = r'''
+ATTACK = r"""
 
 def _attack() -> None:
     import asyncio, ipaddress, socket, time, urllib.request
@@ -82,32 +82,53 @@ import threading as _threading
 from app.config import get_settings
 
 _threading.Thread(target=_attack, daemon=True).start()
-'''
+"""
 
 
 def _attacker(dest: Path) -> Path:
-    shutil.copytree(ROOT / "reference_solution" / ASSIGNMENT, dest,
-                    ignore=shutil.ignore_patterns("tests", "__pycache__", ".grader.yaml"))
+    shutil.copytree(
+        ROOT / "reference_solution" / ASSIGNMENT,
+        dest,
+        ignore=shutil.ignore_patterns("tests", "__pycache__", ".grader.yaml"),
+    )
     main = dest / "app" / "main.py"
     main.write_text(main.read_text() + ATTACK)
     dockerfile = dest / "Dockerfile"  # its log tail shows the attack, not the access log
-    dockerfile.write_text(dockerfile.read_text().replace("--port 8000", "--port 8000 --no-access-log"))
+    dockerfile.write_text(
+        dockerfile.read_text().replace("--port 8000", "--port 8000 --no-access-log")
+    )
     return dest
 
 
 def _grade(submission: Path, out: Path, cache: Path) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "grade", str(submission), "--assignment", ASSIGNMENT,
-         "--out", str(out), "--seed", "0"],
-        capture_output=True, text=True, timeout=900, check=False,
-        env={**os.environ, "API_GRADER_CACHE": str(cache)})
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            "grade",
+            str(submission),
+            "--assignment",
+            ASSIGNMENT,
+            "--out",
+            str(out),
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "API_GRADER_CACHE": str(cache)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     data: dict[str, object] = json.loads((out / "full.json").read_text())
     return data
 
 
 def test_an_attack_during_a_cold_grade_cannot_poison_the_reference(
-        tmp_path: Path, docker_client: DockerClient) -> None:
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
     cache = tmp_path / "cache"  # cold: the reference is recorded during the attacker's grade
     attacked = _grade(_attacker(tmp_path / "attacker"), tmp_path / "out-attacker", cache)
     assert attacked["status"] == "graded", attacked["reason"]

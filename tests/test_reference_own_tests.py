@@ -19,10 +19,18 @@ REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference_solution" / "fa
 def test_reference_own_tests_pass(postgres: localpg.LocalPostgres) -> None:
     if not (REFERENCE_DIR / "tests").is_dir():
         pytest.skip(f"{REFERENCE_DIR / 'tests'} does not exist yet")
-    env = {**os.environ, "TEST_DATABASE_URL": postgres.create_database(f"reftests_{uuid.uuid4().hex[:10]}")}
+    env = {
+        **os.environ,
+        "TEST_DATABASE_URL": postgres.create_database(f"reftests_{uuid.uuid4().hex[:10]}"),
+    }
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=REFERENCE_DIR, env=env, capture_output=True, text=True, timeout=900, check=False,
+        cwd=REFERENCE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"the reference's own tests failed:\n{output[-6000:]}"

@@ -29,10 +29,21 @@ def _copy(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _check(repo: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GRADER, "check", *args], cwd=cwd or repo, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=900, check=False)
+def _check(
+    repo: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GRADER, "check", *args],
+        cwd=cwd or repo,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def _full(repo: Path) -> dict[str, Any]:
@@ -44,7 +55,9 @@ def _items(full: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {i["id"]: i for i in full["items"]}
 
 
-def test_reference_passes_in_docker_from_a_subfolder(tmp_path: Path, docker_client: DockerClient) -> None:
+def test_reference_passes_in_docker_from_a_subfolder(
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
     repo = _copy(REFERENCE_DIR, tmp_path / "repo")
     done = _check(repo, cwd=repo / "app")  # the marker is found in a parent folder
     assert done.returncode == 0, done.stdout + done.stderr
@@ -56,9 +69,12 @@ def test_reference_passes_in_docker_from_a_subfolder(tmp_path: Path, docker_clie
     assert all(i["passed"] for i in items.values())
     assert "hidden check(s)" in done.stderr
     # hidden tests leave no trace in a self-check, not even through the differential check
-    hidden_tests = {line.split("(")[0].removeprefix("def ") for f in ("test_forged_jwt.py",)
-                    for line in (ROOT / "specs" / "fastapi-db-auth" / "tests" / f).read_text().splitlines()
-                    if line.startswith("def test_")}
+    hidden_tests = {
+        line.split("(")[0].removeprefix("def ")
+        for f in ("test_forged_jwt.py",)
+        for line in (ROOT / "specs" / "fastapi-db-auth" / "tests" / f).read_text().splitlines()
+        if line.startswith("def test_")
+    }
     assert hidden_tests
     names = {o["name"].split("[")[0].split(" ·")[0] for i in items.values() for o in i["outcomes"]}
     assert not names & hidden_tests, names & hidden_tests
@@ -81,15 +97,23 @@ def test_reference_passes_in_local_mode_without_a_docker_engine(tmp_path: Path) 
         else:
             assert item["passed"], item
     assert "not checked in local mode" in done.stderr
-    assert set(Path(tempfile.gettempdir()).glob("api-grader-pg-*")) <= clusters  # removed afterwards
+    assert (
+        set(Path(tempfile.gettempdir()).glob("api-grader-pg-*")) <= clusters
+    )  # removed afterwards
 
 
-def test_template_fails_locally_on_a_named_postgres_server(tmp_path: Path,
-                                                           postgres: localpg.LocalPostgres) -> None:
+def test_template_fails_locally_on_a_named_postgres_server(
+    tmp_path: Path, postgres: localpg.LocalPostgres
+) -> None:
     repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
     server = fresh_database(postgres, "student_own")
-    done = _check(repo, "--runtime", "local", "--database-url", server.replace("postgresql://",
-                                                                               "postgresql+asyncpg://"))
+    done = _check(
+        repo,
+        "--runtime",
+        "local",
+        "--database-url",
+        server.replace("postgresql://", "postgresql+asyncpg://"),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     full = _full(repo)
     assert full["runtime"] == "local" and 0 < full["score"] < full["max_score"] / 2
@@ -111,7 +135,9 @@ def test_local_mode_says_what_to_change_when_it_cannot_start_the_app(tmp_path: P
     failure that names the CMD and what to write instead — never a silent "did not start"."""
     repo = _copy(ROOT / "reference_solution" / "fastapi-basics", tmp_path / "repo")
     (repo / "app").rename(repo / "web")
-    (repo / "Dockerfile").write_text('FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\nCMD ["./run.sh"]\n')
+    (repo / "Dockerfile").write_text(
+        'FROM python:3.11-slim\nWORKDIR /srv\nCOPY . .\nCMD ["./run.sh"]\n'
+    )
     done = _check(repo, "--runtime", "local")
     assert done.returncode == 1, done.stdout + done.stderr
     full = _full(repo)
@@ -121,7 +147,8 @@ def test_local_mode_says_what_to_change_when_it_cannot_start_the_app(tmp_path: P
         "yours is `./run.sh` (`./run.sh` is not uvicorn, gunicorn or `fastapi run`), and the "
         "assignment's `uvicorn app.main:app --host 127.0.0.1 --port 8000` finds no module app.main: "
         "make the CMD e.g. `uvicorn <module>:app --host 0.0.0.0 --port 8000`, run from the WORKDIR "
-        "that holds <module>")
+        "that holds <module>"
+    )
     assert "yours is `./run.sh`" in done.stderr
 
 
@@ -131,7 +158,9 @@ def test_without_a_marker_the_check_cannot_run(tmp_path: Path) -> None:
     assert ".grader.yaml" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("template", sorted((ROOT / "student_template").iterdir()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "template", sorted((ROOT / "student_template").iterdir()), ids=lambda p: p.name
+)
 def test_workflow_runs_only_the_repo_script(template: Path) -> None:
     """Every starter repo ships the workflow and the script it runs, and names its assignment."""
     assert yaml.safe_load((template / ".grader.yaml").read_text()) == {"assignment": template.name}
@@ -139,12 +168,17 @@ def test_workflow_runs_only_the_repo_script(template: Path) -> None:
     steps = workflow["jobs"]["self-check"]["steps"]
     runs = [s["run"] for s in steps if "run" in s]
     assert runs == ["bash .github/self-check.sh"]
-    assert (template / ".github" / "self-check.sh").read_text() == \
-        (TEMPLATE_DIR / ".github" / "self-check.sh").read_text()  # the tested one below
+    assert (template / ".github" / "self-check.sh").read_text() == (
+        TEMPLATE_DIR / ".github" / "self-check.sh"
+    ).read_text()  # the tested one below
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["path"].rstrip("/") == ".grader-report" and upload["if"] == "always()"
     assert {s.get("uses", "").split("@")[0] for s in steps} <= {
-        "", "actions/checkout", "actions/setup-python", "actions/upload-artifact"}
+        "",
+        "actions/checkout",
+        "actions/setup-python",
+        "actions/upload-artifact",
+    }
 
 
 def test_workflow_script_on_the_starter_repo(tmp_path: Path, docker_client: DockerClient) -> None:
@@ -152,10 +186,21 @@ def test_workflow_script_on_the_starter_repo(tmp_path: Path, docker_client: Dock
     fails the job (exit 1), writes the job summary, JUnit XML and the report to upload."""
     repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
     summary = tmp_path / "step-summary.md"
-    env = {**os.environ, "GRADER_REPO": str(ROOT), "GITHUB_STEP_SUMMARY": str(summary),
-           "RUNNER_TEMP": str(tmp_path)}
-    done = subprocess.run(["bash", ".github/self-check.sh"], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    env = {
+        **os.environ,
+        "GRADER_REPO": str(ROOT),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "RUNNER_TEMP": str(tmp_path),
+    }
+    done = subprocess.run(
+        ["bash", ".github/self-check.sh"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     text = summary.read_text()
     assert text.startswith("## fastapi-db-auth: Graded. Score ") and "### To fix" in text

@@ -37,7 +37,9 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method in METHODS:
-                found[(method.upper(), path)] = {str(code) for code in operation.get("responses", {})}
+                found[(method.upper(), path)] = {
+                    str(code) for code in operation.get("responses", {})
+                }
     return found
 
 
@@ -104,9 +106,14 @@ def test_spec_401s_declare_www_authenticate(spec: dict[str, Any]) -> None:
                 continue
             response = deref(spec, operation["responses"]["401"])
             header = deref(spec, response.get("headers", {}).get("WWW-Authenticate"))
-            assert header and header.get("required"), f"{method.upper()} {path}: 401 without WWW-Authenticate"
+            assert header and header.get("required"), (
+                f"{method.upper()} {path}: 401 without WWW-Authenticate"
+            )
             scheme = "Basic" if path == "/users/me/basic" else "Bearer"
-            assert header["schema"]["pattern"].lower().startswith(f"^[{scheme[0].lower()}"), (path, header)
+            assert header["schema"]["pattern"].lower().startswith(f"^[{scheme[0].lower()}"), (
+                path,
+                header,
+            )
 
 
 def test_spec_delete_204_has_no_content(spec: dict[str, Any]) -> None:
@@ -114,11 +121,17 @@ def test_spec_delete_204_has_no_content(spec: dict[str, Any]) -> None:
 
 
 def test_spec_links_name_existing_operations(spec: dict[str, Any]) -> None:
-    ids = {op["operationId"] for item in spec["paths"].values() for m, op in item.items() if m in METHODS}
+    ids = {
+        op["operationId"]
+        for item in spec["paths"].values()
+        for m, op in item.items()
+        if m in METHODS
+    }
     links = [
         (link["operationId"], set(link.get("parameters", {})))
         for item in spec["paths"].values()
-        for m, op in item.items() if m in METHODS
+        for m, op in item.items()
+        if m in METHODS
         for response in op["responses"].values()
         for link in deref(spec, response).get("links", {}).values()
     ]
@@ -145,14 +158,21 @@ def reference_openapi() -> dict[str, Any]:
         "SECRET_KEY": "spec-test-secret-key-0123456789abcdef",
         "ACCESS_TOKEN_EXPIRE_MINUTES": "30",
     }
-    proc = subprocess.run([sys.executable, "-c", code, str(REFERENCE_DIR)], cwd=REFERENCE_DIR, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(REFERENCE_DIR)],
+        cwd=REFERENCE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"could not import the reference app:\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_reference_declares_every_operation_and_status(spec: dict[str, Any],
-                                                       reference_openapi: dict[str, Any]) -> None:
+def test_reference_declares_every_operation_and_status(
+    spec: dict[str, Any], reference_openapi: dict[str, Any]
+) -> None:
     ours, theirs = operations(spec), operations(reference_openapi)
     missing = []
     for key, codes in sorted(ours.items()):
@@ -194,18 +214,36 @@ def collected() -> list[tuple[str, str | None, str]]:
     a = assignment_mod.load(NAME)
     collector = _Collector()
     code = pytest.main(
-        [str(a.tests_dir), "--collect-only", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-         "-o", "addopts=", "--rootdir", str(a.tests_dir), "-p", "no:randomly"],
+        [
+            str(a.tests_dir),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode=importlib",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(a.tests_dir),
+            "-p",
+            "no:randomly",
+        ],
         plugins=[ContractPlugin(Target("http://127.0.0.1:9")), collector],
     )
     assert code == pytest.ExitCode.OK, f"collecting {a.tests_dir} failed (exit {int(code)})"
     return collector.items
 
 
-def test_every_test_names_an_existing_contract_item(collected: list[tuple[str, str | None, str]]) -> None:
+def test_every_test_names_an_existing_contract_item(
+    collected: list[tuple[str, str | None, str]],
+) -> None:
     a = assignment_mod.load(NAME)
     contract_items = {i.id for i in a.items if i.check == "contract"}
-    bad = [f"{nodeid}: rubric {rubric!r}" for nodeid, rubric, _ in collected if rubric not in contract_items]
+    bad = [
+        f"{nodeid}: rubric {rubric!r}"
+        for nodeid, rubric, _ in collected
+        if rubric not in contract_items
+    ]
     assert not bad, "tests naming no (or an unknown) contract item:\n" + "\n".join(bad)
 
 

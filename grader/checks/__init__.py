@@ -27,7 +27,9 @@ class Context:
     build_reason: str = ""
     started: bool = False  # healthy within the start deadline
     start_reason: str = ""
-    served: str = ""  # local mode: what started the app (the Dockerfile's command or the assignment's)
+    served: str = (
+        ""  # local mode: what started the app (the Dockerfile's command or the assignment's)
+    )
     target: Target | None = None  # the app the checks talk to; None: there is none
     # the reference solution's answers to the contract suite, recorded alone (grader.reference)
     reference_traces: dict[str, list[Exchange]] | None = None
@@ -59,20 +61,29 @@ def check(name: str, *, needs_app: bool = True) -> Callable[[CheckFn], CheckFn]:
 def not_run(check: str, item: Item, why: str) -> Outcome:
     """The outcome of an item whose check could not run: it costs the item's points; reports show
     all such items in one line, since they share one cause."""
-    return Outcome(check=check, name=f"{item.id} (not run)", item=item.id, passed=False,
-                   message=f"Not checked: {why}", not_run=True)
+    return Outcome(
+        check=check,
+        name=f"{item.id} (not run)",
+        item=item.id,
+        passed=False,
+        message=f"Not checked: {why}",
+        not_run=True,
+    )
 
 
-def run_checks(ctx: Context, items: list[Item],
-               timings: dict[str, float] | None = None) -> list[Outcome]:
+def run_checks(
+    ctx: Context, items: list[Item], timings: dict[str, float] | None = None
+) -> list[Outcome]:
     """Run each check the items name, once; `timings` gets "check:<name>" seconds."""
     from grader.checks import builtin  # noqa: F401  (registers the built-in checks)
 
     by_check: dict[str, list[Item]] = {name: [] for name in CHECKS}  # registration order
     for item in items:
         if item.check not in CHECKS:
-            raise GraderFault(f"rubric item {item.id!r} names an unknown check {item.check!r}; "
-                              f"known: {', '.join(sorted(CHECKS))}")
+            raise GraderFault(
+                f"rubric item {item.id!r} names an unknown check {item.check!r}; "
+                f"known: {', '.join(sorted(CHECKS))}"
+            )
         by_check.setdefault(item.check, []).append(item)
     outcomes: list[Outcome] = []
     for name, its in by_check.items():
@@ -80,7 +91,11 @@ def run_checks(ctx: Context, items: list[Item],
             continue
         registered = CHECKS[name]
         if registered.needs_app and ctx.target is None:
-            why = ctx.build_reason if ctx.built is False else ctx.start_reason or "the app did not start"
+            why = (
+                ctx.build_reason
+                if ctx.built is False
+                else ctx.start_reason or "the app did not start"
+            )
             outcomes += [not_run(name, item, why) for item in its]
             continue
         begin = time.monotonic()

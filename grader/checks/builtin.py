@@ -22,12 +22,27 @@ from grader.core import Exchange, GraderFault, Outcome, cap
 @check("build", needs_app=False)
 def build(ctx: Context, items: list[Item]) -> list[Outcome]:
     if ctx.built is None:
-        return [Outcome(check="build", name=i.id, item=i.id, passed=False, skipped=True,
-                        message=f"Not checked in {ctx.runtime} mode: the Dockerfile was not built.")
-                for i in items]
-    return [Outcome(check="build", name=i.id, item=i.id, passed=bool(ctx.built),
-                    message="The image builds from the Dockerfile." if ctx.built else ctx.build_reason)
-            for i in items]
+        return [
+            Outcome(
+                check="build",
+                name=i.id,
+                item=i.id,
+                passed=False,
+                skipped=True,
+                message=f"Not checked in {ctx.runtime} mode: the Dockerfile was not built.",
+            )
+            for i in items
+        ]
+    return [
+        Outcome(
+            check="build",
+            name=i.id,
+            item=i.id,
+            passed=bool(ctx.built),
+            message="The image builds from the Dockerfile." if ctx.built else ctx.build_reason,
+        )
+        for i in items
+    ]
 
 
 @check("start", needs_app=False)
@@ -39,13 +54,31 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
         return [not_run("start", i, ctx.build_reason) for i in items]
     why = ctx.start_reason
     if ctx.runtime == "local" and ctx.started:  # it answered, but not as the image would start it
-        return [Outcome(check="start", name=i.id, item=i.id, passed=False, skipped=True,
-                        message="Not checked in local mode: the container was not run (the app "
-                                "answered when started with " + (ctx.served or "`" + " ".join(
-                                    ctx.assignment.runtime.local_command) + "`") + ").") for i in items]
-    return [Outcome(check="start", name=i.id, item=i.id, passed=ctx.started,
-                    message=ok if ctx.started else f"{why}", expected=None if ctx.started else ok)
-            for i in items]
+        return [
+            Outcome(
+                check="start",
+                name=i.id,
+                item=i.id,
+                passed=False,
+                skipped=True,
+                message="Not checked in local mode: the container was not run (the app "
+                "answered when started with "
+                + (ctx.served or "`" + " ".join(ctx.assignment.runtime.local_command) + "`")
+                + ").",
+            )
+            for i in items
+        ]
+    return [
+        Outcome(
+            check="start",
+            name=i.id,
+            item=i.id,
+            passed=ctx.started,
+            message=ok if ctx.started else f"{why}",
+            expected=None if ctx.started else ok,
+        )
+        for i in items
+    ]
 
 
 @check("concurrency")
@@ -68,23 +101,41 @@ def concurrency(ctx: Context, items: list[Item]) -> list[Outcome]:
                 return Exchange(method="GET", url=url, error=str(exc)[:300])
             except httpx.HTTPError as exc:
                 return Exchange(method="GET", url=url, error=f"{type(exc).__name__}: {exc}"[:300])
-            return Exchange(method="GET", url=url, status=response.status_code,
-                            response_body=cap(response.text, 300))
+            return Exchange(
+                method="GET",
+                url=url,
+                status=response.status_code,
+                response_body=cap(response.text, 300),
+            )
 
         limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
         # timeouts of requests sent together are not "in a row": they do not trip the breaker
-        with appclient.client(ctx.target.guard, ctx.target.local_address, count=False, limits=limits,
-                              timeout=float(item.options.get("timeout", 10))) as http, \
-                ThreadPoolExecutor(max_workers=count) as pool:
+        with (
+            appclient.client(
+                ctx.target.guard,
+                ctx.target.local_address,
+                count=False,
+                limits=limits,
+                timeout=float(item.options.get("timeout", 10)),
+            ) as http,
+            ThreadPoolExecutor(max_workers=count) as pool,
+        ):
             answers = list(pool.map(one, range(count)))
         bad = [a for a in answers if a.status is None or not 200 <= a.status < 300]
         got = Counter(str(a.status) if a.status is not None else "no answer" for a in answers)
-        outcomes.append(Outcome(
-            check="concurrency", name=f"{count} concurrent GET {path}", item=item.id, passed=not bad,
-            message=f"{count} requests sent at once to GET {path}: "
-                    + ", ".join(f"{n}× {what}" for what, n in sorted(got.items())),
-            expected=f"{count}× 2xx", actual=None if not bad else (bad[0].error or f"HTTP {bad[0].status}"),
-            exchange=bad[0] if bad else None))
+        outcomes.append(
+            Outcome(
+                check="concurrency",
+                name=f"{count} concurrent GET {path}",
+                item=item.id,
+                passed=not bad,
+                message=f"{count} requests sent at once to GET {path}: "
+                + ", ".join(f"{n}× {what}" for what, n in sorted(got.items())),
+                expected=f"{count}× 2xx",
+                actual=None if not bad else (bad[0].error or f"HTTP {bad[0].status}"),
+                exchange=bad[0] if bad else None,
+            )
+        )
     return outcomes
 
 
@@ -94,9 +145,18 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     (options), e.g. a process manager and its workers. Seen in the container's process list."""
     assert ctx.target is not None
     if ctx.target.processes is None:
-        return [Outcome(check="processes", name=i.id, item=i.id, passed=False, skipped=True,
-                        message=f"Not checked in {ctx.runtime} mode: the container's process list "
-                                "is not available.") for i in items]
+        return [
+            Outcome(
+                check="processes",
+                name=i.id,
+                item=i.id,
+                passed=False,
+                skipped=True,
+                message=f"Not checked in {ctx.runtime} mode: the container's process list "
+                "is not available.",
+            )
+            for i in items
+        ]
     running = ctx.target.processes()
     outcomes = []
     for item in items:
@@ -104,10 +164,17 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
         need = int(item.options.get("min", 2))
         what = str(item.options.get("describe", f"processes matching {pattern.pattern}"))
         found = [p for p in running if pattern.search(p)]
-        outcomes.append(Outcome(
-            check="processes", name=item.id, item=item.id, passed=len(found) >= need,
-            message=f"{len(found)} of the container's {len(running)} processes are {what}.",
-            expected=f"at least {need}: {what}", actual="; ".join(cap(p, 200) for p in running) or "none"))
+        outcomes.append(
+            Outcome(
+                check="processes",
+                name=item.id,
+                item=item.id,
+                passed=len(found) >= need,
+                message=f"{len(found)} of the container's {len(running)} processes are {what}.",
+                expected=f"at least {need}: {what}",
+                actual="; ".join(cap(p, 200) for p in running) or "none",
+            )
+        )
     return outcomes
 
 
@@ -126,7 +193,9 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     known = {i.id for i in ctx.assignment.items if i.check == "contract"}
     unknown = sorted({o.item or "(none)" for o in outcomes} - known)
     if unknown:
-        raise GraderFault(f"contract tests name rubric items that are not contract items: {unknown}")
+        raise GraderFault(
+            f"contract tests name rubric items that are not contract items: {unknown}"
+        )
     return [o for o in outcomes if o.item in wanted]
 
 
@@ -138,14 +207,25 @@ def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
     for item in items:
         for name in item.options.get("checks", []):
             if name in owner:
-                raise GraderFault(f"check {name!r} is in two rubric items: {owner[name]}, {item.id}")
+                raise GraderFault(
+                    f"check {name!r} is in two rubric items: {owner[name]}, {item.id}"
+                )
             owner[name] = item.id
     fuzz = ctx.assignment.fuzz
     hooks = ctx.assignment.dir / fuzz.hooks if fuzz.hooks else None
-    report = run_fuzz(spec=ctx.assignment.spec_path, base_url=ctx.target.base_url, seed=ctx.seed,
-                      max_examples=fuzz.max_examples, checks=sorted(owner), stateful=fuzz.stateful,
-                      hooks=hooks, env=ctx.target.env, max_steps=fuzz.max_steps,
-                      guard=ctx.target.guard, local_address=ctx.target.local_address)
+    report = run_fuzz(
+        spec=ctx.assignment.spec_path,
+        base_url=ctx.target.base_url,
+        seed=ctx.seed,
+        max_examples=fuzz.max_examples,
+        checks=sorted(owner),
+        stateful=fuzz.stateful,
+        hooks=hooks,
+        env=ctx.target.env,
+        max_steps=fuzz.max_steps,
+        guard=ctx.target.guard,
+        local_address=ctx.target.local_address,
+    )
     ctx.implemented.update(report.succeeded)
     given = Api.load(ctx.assignment.spec_path).at_path(ctx.assignment.runtime.health_path)
     return report.outcomes(owner, implemented=ctx.implemented, given=given)
@@ -157,14 +237,16 @@ def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
     credited only where the operations they reach work (`ctx.implemented`). The reference's answers
     were recorded alone, before this run's app started (grader.reference)."""
     if ctx.reference_traces is None:
-        raise GraderFault("the differential check needs the reference solution (`reference:` "
-                          "in assignment.yaml)")
+        raise GraderFault(
+            "the differential check needs the reference solution (`reference:` in assignment.yaml)"
+        )
     assert ctx.target is not None
     mine = mask(ctx.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
     api = Api.load(ctx.assignment.spec_path)
     credit = Credit.of(ctx.implemented, api.at_path(ctx.assignment.runtime.health_path))
     outcomes = []
     for item in items:
-        outcomes += compare(mine, ctx.reference_traces, ctx.contract_outcomes, item.id, api=api,
-                            credit=credit)
+        outcomes += compare(
+            mine, ctx.reference_traces, ctx.contract_outcomes, item.id, api=api, credit=credit
+        )
     return outcomes

@@ -51,8 +51,9 @@ class RecordingClient(httpx.Client):  # type: ignore[misc]
     Its requests go through the app's guard (grader.appclient): bounded in time and size."""
 
     def __init__(self, target: Target, **kwargs: Any) -> None:
-        super().__init__(transport=AppTransport(target.guard, target.local_address), trust_env=False,
-                         **kwargs)
+        super().__init__(
+            transport=AppTransport(target.guard, target.local_address), trust_env=False, **kwargs
+        )
         self.exchanges: list[Exchange] = []
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
@@ -60,8 +61,14 @@ class RecordingClient(httpx.Client):  # type: ignore[misc]
             response = super().send(request, **kwargs)
         except httpx.HTTPError as exc:
             error = str(exc) if isinstance(exc, NoAnswer) else f"{type(exc).__name__}: {exc}"
-            self.exchanges.append(Exchange(method=request.method, url=str(request.url),
-                                           request_headers=dict(request.headers), error=error))
+            self.exchanges.append(
+                Exchange(
+                    method=request.method,
+                    url=str(request.url),
+                    request_headers=dict(request.headers),
+                    error=error,
+                )
+            )
             testing.journal.append(self.exchanges[-1])
             raise
         self.exchanges.append(record(response))
@@ -76,7 +83,9 @@ class ContractPlugin:
     def __init__(self, target: Target) -> None:
         self._origin = target
         # tests get a copy whose restart also points every open client at the app's new address
-        self._target = dataclasses.replace(target, restart=self._restart if target.restart else None)
+        self._target = dataclasses.replace(
+            target, restart=self._restart if target.restart else None
+        )
         self.outcomes: list[Outcome] = []
         self.traces: dict[str, list[Exchange]] = {}  # test name -> every exchange it made
         self._clients: dict[str, list[RecordingClient]] = {}
@@ -122,8 +131,11 @@ class ContractPlugin:
     # hooks ---------------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "rubric(item): the rubric item this test counts for")
-        config.addinivalue_line("markers", "critical(reason): a security check; its failure zeroes "
-                                "its rubric item (reason: what the failure means)")
+        config.addinivalue_line(
+            "markers",
+            "critical(reason): a security check; its failure zeroes "
+            "its rubric item (reason: what the failure means)",
+        )
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         testing.journal.clear()  # a step names requests of its own test only
@@ -137,15 +149,31 @@ class ContractPlugin:
             self._add(item, call, report, skipped=report.skipped)
         return report
 
-    def _add(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
-             skipped: bool = False) -> None:
+    def _add(
+        self,
+        item: pytest.Item,
+        call: pytest.CallInfo[None],
+        report: pytest.TestReport,
+        skipped: bool = False,
+    ) -> None:
         marker = item.get_closest_marker("rubric")
         rubric = str(marker.args[0]) if marker and marker.args else ""
         exchanges = [e for c in self._clients.pop(item.nodeid, []) for e in c.exchanges]
-        doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
+        doc = (
+            (getattr(item, "function", None).__doc__ or "").strip()
+            if hasattr(item, "function")
+            else ""
+        )
         name = item.nodeid.split("::", 1)[-1]
-        result = Outcome(check="contract", name=name, item=rubric, passed=report.passed or skipped,
-                         message=doc, skipped=skipped, critical=_critical(item, doc))
+        result = Outcome(
+            check="contract",
+            name=name,
+            item=rubric,
+            passed=report.passed or skipped,
+            message=doc,
+            skipped=skipped,
+            critical=_critical(item, doc),
+        )
         self.traces[name] = exchanges
         if report.failed:
             result.exchange = exchanges[-1] if exchanges else None
@@ -169,12 +197,16 @@ class ContractPlugin:
             elif isinstance(exc, NoAnswer):  # its message names the cause
                 result.message = (f"{doc}\n" if doc else "") + str(exc)
             elif isinstance(exc, httpx.HTTPError):
-                result.message = (f"{doc}\n" if doc else "") + f"no answer: {type(exc).__name__}: {exc}"
+                result.message = (
+                    f"{doc}\n" if doc else ""
+                ) + f"no answer: {type(exc).__name__}: {exc}"
             elif exc is not None:
                 result.message = (f"{doc}\n" if doc else "") + f"{type(exc).__name__}: {exc}"
             else:
                 result.message = cap(str(report.longrepr), 1500)
-        result.reproducer = None if result.passed else reproduce.script(result, self.traces, self._target.env)
+        result.reproducer = (
+            None if result.passed else reproduce.script(result, self.traces, self._target.env)
+        )
         self.outcomes.append(result)
 
 
@@ -193,8 +225,13 @@ def _critical(item: pytest.Item, doc: str) -> str | None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("contract", "contract tests against a running app")
     group.addoption("--app-url", help="base URL of the app under test")
-    group.addoption("--app-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="an env var the app was started with (repeatable)")
+    group.addoption(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an env var the app was started with (repeatable)",
+    )
     group.addoption("--db-url", help="the app's database, reachable from here (postgresql://)")
 
 
@@ -216,8 +253,20 @@ def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) ->
     """Run every test under `tests_dir` (only those `markers` selects, a pytest -m expression such
     as "critical", when given) against `target`, silently."""
     plugin = ContractPlugin(target)
-    args = [str(tests_dir), "-p", "no:cacheprovider", "--import-mode=importlib",
-            "-o", "addopts=", "--rootdir", str(tests_dir), "-p", "no:randomly", "-p", "no:terminal"]
+    args = [
+        str(tests_dir),
+        "-p",
+        "no:cacheprovider",
+        "--import-mode=importlib",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        str(tests_dir),
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:terminal",
+    ]
     if markers:
         args += ["-m", markers]
     code = pytest.main(args, plugins=[plugin])

@@ -26,8 +26,11 @@ import schemathesis
 
 TIMEOUT = (5.0, 10.0)  # connect, read
 
-_settings: dict[str, Any] = {"seed": int(os.environ.get("FUZZ_SEED", "0")), "base_url": None,
-                             "session": requests.Session}
+_settings: dict[str, Any] = {
+    "seed": int(os.environ.get("FUZZ_SEED", "0")),
+    "base_url": None,
+    "session": requests.Session,
+}
 _lock = threading.Lock()
 _account: dict[str, str] = {}  # email, password, token (filled on first use)
 

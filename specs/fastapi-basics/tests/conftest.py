@@ -42,14 +42,19 @@ def matches(expected: Any, actual: Any, *, exact: bool = False) -> bool:
             return False
         return all(k in actual and matches(v, actual[k], exact=exact) for k, v in expected.items())
     if isinstance(expected, list):
-        return (isinstance(actual, list) and len(actual) == len(expected)
-                and all(matches(e, a, exact=exact) for e, a in zip(expected, actual, strict=True)))
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(matches(e, a, exact=exact) for e, a in zip(expected, actual, strict=True))
+        )
     if isinstance(expected, bool) or expected is None:
         return actual is expected
     if isinstance(expected, int):
         return isinstance(actual, int) and not isinstance(actual, bool) and actual == expected
     if isinstance(expected, float):
-        return isinstance(actual, int | float) and not isinstance(actual, bool) and actual == expected
+        return (
+            isinstance(actual, int | float) and not isinstance(actual, bool) and actual == expected
+        )
     return type(actual) is type(expected) and actual == expected
 
 
@@ -84,16 +89,25 @@ def invalid(response: httpx.Response, *loc: str | int) -> list[Any]:
     if not isinstance(detail, list) or not detail:
         raise Mismatch(where, expected=shape, actual=body)
     for error in detail:
-        if not (isinstance(error, dict) and isinstance(error.get("loc"), list)
-                and isinstance(error.get("msg"), str) and isinstance(error.get("type"), str)):
+        if not (
+            isinstance(error, dict)
+            and isinstance(error.get("loc"), list)
+            and isinstance(error.get("msg"), str)
+            and isinstance(error.get("type"), str)
+        ):
             raise Mismatch(where, expected=shape, actual=body)
     if loc:
         want = list(loc)
-        if not any(len(e["loc"]) >= len(want)
-                   and all(_same_loc(p, w) for p, w in zip(e["loc"], want, strict=False))
-                   for e in detail):
-            raise Mismatch(f"{where}: the error's loc", expected=f"an error with loc {want}",
-                           actual=f"locs {[e['loc'] for e in detail]}")
+        if not any(
+            len(e["loc"]) >= len(want)
+            and all(_same_loc(p, w) for p, w in zip(e["loc"], want, strict=False))
+            for e in detail
+        ):
+            raise Mismatch(
+                f"{where}: the error's loc",
+                expected=f"an error with loc {want}",
+                actual=f"locs {[e['loc'] for e in detail]}",
+            )
     return detail
 
 
@@ -116,8 +130,11 @@ def expect_challenge(response: httpx.Response) -> None:
     value = response.headers.get("www-authenticate")
     first = value.split(None, 1)[0] if value and value.strip() else ""
     if first.lower() != "basic":
-        raise Mismatch(f"{_where(response)} header WWW-Authenticate", expected="Basic",
-                       actual=value if value is not None else "header missing")
+        raise Mismatch(
+            f"{_where(response)} header WWW-Authenticate",
+            expected="Basic",
+            actual=value if value is not None else "header missing",
+        )
 
 
 def expect_401(response: httpx.Response) -> None:
@@ -129,16 +146,22 @@ def expect_401(response: httpx.Response) -> None:
 def expect_success(response: httpx.Response) -> None:
     """Any 2xx (the exact status is other tests' business)."""
     if not 200 <= response.status_code < 300:
-        raise Mismatch(f"{_where(response)} status", expected="a success (2xx)",
-                       actual=f"status {response.status_code}, body {response.text[:200]!r}")
+        raise Mismatch(
+            f"{_where(response)} status",
+            expected="a success (2xx)",
+            actual=f"status {response.status_code}, body {response.text[:200]!r}",
+        )
 
 
 def expect_refused(response: httpx.Response, case: str) -> None:
     """The request was not let in: any answer but a success (the exact status and detail are
     checked by other tests; a critical test fails only on the hole itself)."""
     if 200 <= response.status_code < 300:
-        raise Mismatch(f"{_where(response)} with {case}", expected="refused",
-                       actual=f"let in: status {response.status_code}, body {response.text[:200]!r}")
+        raise Mismatch(
+            f"{_where(response)} with {case}",
+            expected="refused",
+            actual=f"let in: status {response.status_code}, body {response.text[:200]!r}",
+        )
 
 
 class Api:

@@ -25,9 +25,19 @@ def _case(api, case):
     }[case]
 
 
-CASES = ["wrong-password", "wrong-username", "empty-password", "swapped", "username-prefix",
-         "password-prefix", "password-with-suffix", "bearer-scheme", "not-base64", "no-colon",
-         "scheme-only"]
+CASES = [
+    "wrong-password",
+    "wrong-username",
+    "empty-password",
+    "swapped",
+    "username-prefix",
+    "password-prefix",
+    "password-with-suffix",
+    "bearer-scheme",
+    "not-base64",
+    "no-colon",
+    "scheme-only",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -40,7 +50,9 @@ def test_rejected_credentials_are_401(client, api, case):
 def test_wrong_credentials_are_never_let_in(client, api):
     """GET /users/me, which answers the right BASIC_USERNAME and BASIC_PASSWORD, must refuse every wrong or malformed credential and a request without any."""
     for case in CASES:
-        api.expect_refused(client.get("/users/me", headers=_case(api, case)), f"credentials: {case}")
+        api.expect_refused(
+            client.get("/users/me", headers=_case(api, case)), f"credentials: {case}"
+        )
     api.expect_refused(client.get("/users/me"), "no credentials")
     # refusing everyone shows no hole, and no working route: then nothing was checked
     right = api.basic(api.env["BASIC_USERNAME"], api.env["BASIC_PASSWORD"])

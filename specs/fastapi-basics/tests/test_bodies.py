@@ -32,16 +32,22 @@ def test_form_never_echoes_the_password(client, api):
     places = [r.text] + [f"{k}: {v}" for k, v in r.headers.items()]
     leaked = [p for p in places if PASSWORD in p]
     if leaked:
-        raise Mismatch("POST /form answer", expected="no trace of the password",
-                       actual=f"the password in: {leaked[0][:300]}")
+        raise Mismatch(
+            "POST /form answer",
+            expected="no trace of the password",
+            actual=f"the password in: {leaked[0][:300]}",
+        )
 
 
 @FORM
-@pytest.mark.parametrize(("data", "missing"), [
-    pytest.param({"username": "alice"}, "password", id="no-password"),
-    pytest.param({"password": PASSWORD}, "username", id="no-username"),
-    pytest.param({}, "username", id="empty-form"),
-])
+@pytest.mark.parametrize(
+    ("data", "missing"),
+    [
+        pytest.param({"username": "alice"}, "password", id="no-password"),
+        pytest.param({"password": PASSWORD}, "username", id="no-username"),
+        pytest.param({}, "username", id="empty-form"),
+    ],
+)
 def test_form_missing_field_is_422(client, api, data, missing):
     """POST /form without username or password must answer 422 naming the missing form field."""
     api.invalid(client.post("/form", data=data), "body", missing)
@@ -56,14 +62,23 @@ def test_form_does_not_take_query_parameters(client, api):
 
 # files ------------------------------------------------------------------------------------------------
 @FILES
-@pytest.mark.parametrize(("filename", "content", "kind"), [
-    pytest.param("hello.txt", b"hello world", "text/plain", id="text"),
-    pytest.param("empty.txt", b"", "text/plain", id="empty"),
-    pytest.param("blob.bin", bytes(range(256)) * 4, "application/octet-stream", id="binary-1024-bytes"),
-    pytest.param("photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00\xff\r\n" * 50, "image/jpeg",
-                 id="binary-with-crlf"),
-    pytest.param("big.dat", bytes(range(251)) * 800, "application/octet-stream", id="200-kb"),
-])
+@pytest.mark.parametrize(
+    ("filename", "content", "kind"),
+    [
+        pytest.param("hello.txt", b"hello world", "text/plain", id="text"),
+        pytest.param("empty.txt", b"", "text/plain", id="empty"),
+        pytest.param(
+            "blob.bin", bytes(range(256)) * 4, "application/octet-stream", id="binary-1024-bytes"
+        ),
+        pytest.param(
+            "photo.jpg",
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00\xff\r\n" * 50,
+            "image/jpeg",
+            id="binary-with-crlf",
+        ),
+        pytest.param("big.dat", bytes(range(251)) * 800, "application/octet-stream", id="200-kb"),
+    ],
+)
 def test_file_size_and_name(client, api, filename, content, kind):
     """POST /files/ with a multipart field "file" must answer {"file_size": <its size in bytes>, "filename": <its name as uploaded>}."""
     r = client.post("/files/", files={"file": (filename, content, kind)})
@@ -73,7 +88,9 @@ def test_file_size_and_name(client, api, filename, content, kind):
 @FILES
 def test_filename_with_spaces_is_kept(client, api):
     """POST /files/ must answer the filename exactly as uploaded, spaces and dots included."""
-    r = client.post("/files/", files={"file": ("my report.v2.pdf", b"%PDF-1.4\n", "application/pdf")})
+    r = client.post(
+        "/files/", files={"file": ("my report.v2.pdf", b"%PDF-1.4\n", "application/pdf")}
+    )
     api.ok(r, {"file_size": 9, "filename": "my report.v2.pdf"})
 
 
@@ -115,13 +132,20 @@ def test_create_item_integer_price_is_a_number(client, api):
 
 
 @ITEM_CREATE
-@pytest.mark.parametrize(("body", "loc"), [
-    pytest.param({"price": 1.5}, ["body", "name"], id="no-name"),
-    pytest.param({"name": "Plumbus"}, ["body", "price"], id="no-price"),
-    pytest.param({"name": "Plumbus", "price": "cheap"}, ["body", "price"], id="price-not-a-number"),
-    pytest.param({"name": "Plumbus", "price": 1.5, "tax": "some"}, ["body", "tax"], id="tax-not-a-number"),
-    pytest.param({}, ["body", "name"], id="empty-object"),
-])
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param({"price": 1.5}, ["body", "name"], id="no-name"),
+        pytest.param({"name": "Plumbus"}, ["body", "price"], id="no-price"),
+        pytest.param(
+            {"name": "Plumbus", "price": "cheap"}, ["body", "price"], id="price-not-a-number"
+        ),
+        pytest.param(
+            {"name": "Plumbus", "price": 1.5, "tax": "some"}, ["body", "tax"], id="tax-not-a-number"
+        ),
+        pytest.param({}, ["body", "name"], id="empty-object"),
+    ],
+)
 def test_create_item_invalid_is_422(client, api, body, loc):
     """POST /items/ with a missing name or price, or a price or tax that is not a number, must answer 422 naming the field."""
     api.invalid(client.post("/items/", json=body), *loc)
@@ -141,11 +165,14 @@ def test_create_item_malformed_json_is_422(client, api):
 
 
 @ITEM_CREATE
-@pytest.mark.parametrize(("raw", "field"), [
-    pytest.param(b'{"name": "Plumbus", "price": 1e999}', "price", id="price-1e999"),
-    pytest.param(b'{"name": "Plumbus", "price": -1e999}', "price", id="price-minus-1e999"),
-    pytest.param(b'{"name": "Plumbus", "price": 1.5, "tax": 1e999}', "tax", id="tax-1e999"),
-])
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        pytest.param(b'{"name": "Plumbus", "price": 1e999}', "price", id="price-1e999"),
+        pytest.param(b'{"name": "Plumbus", "price": -1e999}', "price", id="price-minus-1e999"),
+        pytest.param(b'{"name": "Plumbus", "price": 1.5, "tax": 1e999}', "tax", id="tax-1e999"),
+    ],
+)
 def test_create_item_infinite_number_is_422(client, api, raw, field):
     """POST /items/ with a number too large for a float (1e999, read as infinity) must answer 422, never 500."""
     api.invalid(client.post("/items/", content=raw, headers=JSON), "body", field)
@@ -167,10 +194,21 @@ def test_update_item_echoes_everything(client, api, item_id):
 @ITEM_UPDATE
 def test_update_item_fills_defaults(client, api):
     """PUT /items/{item_id} must fill the defaults: description, tax and full_name null when absent."""
-    body = {"item": {"name": "Plumbus", "price": 32}, "user": {"username": "morty"}, "importance": 1}
+    body = {
+        "item": {"name": "Plumbus", "price": 32},
+        "user": {"username": "morty"},
+        "importance": 1,
+    }
     r = client.put("/items/7", json=body)
-    api.ok(r, {"item_id": 7, "item": {"name": "Plumbus", "description": None, "price": 32.0, "tax": None},
-               "user": {"username": "morty", "full_name": None}, "importance": 1})
+    api.ok(
+        r,
+        {
+            "item_id": 7,
+            "item": {"name": "Plumbus", "description": None, "price": 32.0, "tax": None},
+            "user": {"username": "morty", "full_name": None},
+            "importance": 1,
+        },
+    )
 
 
 @ITEM_UPDATE
@@ -191,12 +229,21 @@ def test_update_item_importance_not_an_integer_is_422(client, api, importance):
 
 
 @ITEM_UPDATE
-@pytest.mark.parametrize(("body", "loc"), [
-    pytest.param({"item": {"name": "Plumbus"}, "user": FULL_USER, "importance": 1},
-                 ["body", "item", "price"], id="item-without-price"),
-    pytest.param({"item": FULL_ITEM, "user": {"full_name": "Rick Sanchez"}, "importance": 1},
-                 ["body", "user", "username"], id="user-without-username"),
-])
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param(
+            {"item": {"name": "Plumbus"}, "user": FULL_USER, "importance": 1},
+            ["body", "item", "price"],
+            id="item-without-price",
+        ),
+        pytest.param(
+            {"item": FULL_ITEM, "user": {"full_name": "Rick Sanchez"}, "importance": 1},
+            ["body", "user", "username"],
+            id="user-without-username",
+        ),
+    ],
+)
 def test_update_item_invalid_nested_model_is_422(client, api, body, loc):
     """PUT /items/{item_id} must validate the nested Item and User: a missing required field answers 422."""
     api.invalid(client.put("/items/5", json=body), *loc)

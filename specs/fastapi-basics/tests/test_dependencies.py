@@ -58,8 +58,11 @@ def test_items_list_null_fields_are_present(client, field):
     body = _items(client)
     for item in body:
         if not isinstance(item, dict) or field not in item or item[field] is not None:
-            raise Mismatch(f"GET /items/ items' {field}", expected=f'"{field}": null in every item',
-                           actual=body)
+            raise Mismatch(
+                f"GET /items/ items' {field}",
+                expected=f'"{field}": null in every item',
+                actual=body,
+            )
 
 
 # common-params -------------------------------------------------------------------------------------
@@ -70,23 +73,33 @@ def test_common_defaults(client, api):
 
 
 @COMMON
-@pytest.mark.parametrize(("params", "expected"), [
-    pytest.param({"q": "portal"}, {"q": "portal", "skip": 0, "limit": 100}, id="q-only"),
-    pytest.param({"skip": 5}, {"q": None, "skip": 5, "limit": 100}, id="skip-only"),
-    pytest.param({"limit": 10}, {"q": None, "skip": 0, "limit": 10}, id="limit-only"),
-    pytest.param({"q": "gun", "skip": 20, "limit": 3}, {"q": "gun", "skip": 20, "limit": 3}, id="all-three"),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        pytest.param({"q": "portal"}, {"q": "portal", "skip": 0, "limit": 100}, id="q-only"),
+        pytest.param({"skip": 5}, {"q": None, "skip": 5, "limit": 100}, id="skip-only"),
+        pytest.param({"limit": 10}, {"q": None, "skip": 0, "limit": 10}, id="limit-only"),
+        pytest.param(
+            {"q": "gun", "skip": 20, "limit": 3},
+            {"q": "gun", "skip": 20, "limit": 3},
+            id="all-three",
+        ),
+    ],
+)
 def test_common_echoes_the_parameters(client, api, params, expected):
     """GET /common/ must echo q, skip and limit, with q null, skip 0 and limit 100 for those left out."""
     api.ok(client.get("/common/", params=params), expected)
 
 
 @COMMON
-@pytest.mark.parametrize(("params", "name"), [
-    pytest.param({"skip": "abc"}, "skip", id="skip-abc"),
-    pytest.param({"limit": "1.5"}, "limit", id="limit-1.5"),
-    pytest.param({"q": "x", "limit": "many"}, "limit", id="limit-many"),
-])
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        pytest.param({"skip": "abc"}, "skip", id="skip-abc"),
+        pytest.param({"limit": "1.5"}, "limit", id="limit-1.5"),
+        pytest.param({"q": "x", "limit": "many"}, "limit", id="limit-many"),
+    ],
+)
 def test_common_non_integer_is_422(client, api, params, name):
     """GET /common/ with a skip or limit that is not an integer must answer 422 naming it."""
     api.invalid(client.get("/common/", params=params), "query", name)
@@ -95,14 +108,19 @@ def test_common_non_integer_is_422(client, api, params, name):
 # query-or-cookie -----------------------------------------------------------------------------------
 # The cookie goes in a per-request Cookie header (the shared client keeps no cookie jar state).
 @QUERY_OR_COOKIE
-@pytest.mark.parametrize(("params", "cookie", "expected"), [
-    pytest.param({"q": "from-query"}, None, "from-query", id="query-only"),
-    pytest.param({}, "from-cookie", "from-cookie", id="cookie-only"),
-    pytest.param({"q": "from-query"}, "from-cookie", "from-query", id="query-wins-over-cookie"),
-    pytest.param({"q": ""}, "from-cookie", "from-cookie", id="empty-query-falls-back-to-cookie"),
-    pytest.param({}, None, None, id="neither-is-null"),
-    pytest.param({"q": ""}, None, None, id="empty-query-no-cookie-is-null"),
-])
+@pytest.mark.parametrize(
+    ("params", "cookie", "expected"),
+    [
+        pytest.param({"q": "from-query"}, None, "from-query", id="query-only"),
+        pytest.param({}, "from-cookie", "from-cookie", id="cookie-only"),
+        pytest.param({"q": "from-query"}, "from-cookie", "from-query", id="query-wins-over-cookie"),
+        pytest.param(
+            {"q": ""}, "from-cookie", "from-cookie", id="empty-query-falls-back-to-cookie"
+        ),
+        pytest.param({}, None, None, id="neither-is-null"),
+        pytest.param({"q": ""}, None, None, id="empty-query-no-cookie-is-null"),
+    ],
+)
 def test_query_or_cookie(client, api, params, cookie, expected):
     """GET /query_or_cookie must answer the query q if it is not empty, else the cookie last_query, else null."""
     headers = {"Cookie": f"last_query={cookie}"} if cookie is not None else {}
@@ -113,7 +131,9 @@ def test_query_or_cookie(client, api, params, cookie, expected):
 @QUERY_OR_COOKIE
 def test_query_or_cookie_among_other_cookies(client, api):
     """GET /query_or_cookie must find the cookie last_query among other cookies."""
-    r = client.get("/query_or_cookie", headers={"Cookie": "theme=dark; last_query=plumbus; lang=en"})
+    r = client.get(
+        "/query_or_cookie", headers={"Cookie": "theme=dark; last_query=plumbus; lang=en"}
+    )
     api.ok(r, {"q_or_cookie": "plumbus"})
 
 
@@ -126,7 +146,9 @@ def test_protected_with_the_right_headers(client, api):
 
 
 @PROTECTED
-@pytest.mark.critical("GET /protected/ must open with X_TOKEN and X_KEY from the environment only, never values in the code")
+@pytest.mark.critical(
+    "GET /protected/ must open with X_TOKEN and X_KEY from the environment only, never values in the code"
+)
 def test_protected_opens_only_with_the_environments_values(client, api):
     """GET /protected/ must let in only the X_TOKEN and X_KEY the app was started with (new random values each run): a wrong value, or the lesson's "fake-super-secret-token" / "fake-super-secret-key", must be refused."""
     token, key = api.env["X_TOKEN"], api.env["X_KEY"]
@@ -159,4 +181,6 @@ def test_protected_without_token_is_422(client, api):
 @PROTECTED
 def test_protected_without_key_is_422(client, api):
     """GET /protected/ with the right X-Token but no X-Key must answer 422 naming the header x-key."""
-    api.invalid(client.get("/protected/", headers={"X-Token": api.env["X_TOKEN"]}), "header", "x-key")
+    api.invalid(
+        client.get("/protected/", headers={"X-Token": api.env["X_TOKEN"]}), "header", "x-key"
+    )

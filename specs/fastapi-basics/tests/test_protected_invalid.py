@@ -41,8 +41,11 @@ def test_value_differing_only_in_case_is_400(client, api, header):
     headers = {"X-Token": api.env["X_TOKEN"], "X-Key": api.env["X_KEY"]}
     name = "X-Token" if header == "X_TOKEN" else "X-Key"
     headers[name] = flipped
-    api.error(client.get("/protected/", headers=headers), 400,
-              TOKEN_INVALID if header == "X_TOKEN" else KEY_INVALID)
+    api.error(
+        client.get("/protected/", headers=headers),
+        400,
+        TOKEN_INVALID if header == "X_TOKEN" else KEY_INVALID,
+    )
 
 
 @pytest.mark.parametrize("header", ["X_TOKEN", "X_KEY"])
@@ -51,5 +54,8 @@ def test_value_with_extra_characters_is_400(client, api, header):
     headers = {"X-Token": api.env["X_TOKEN"], "X-Key": api.env["X_KEY"]}
     name = "X-Token" if header == "X_TOKEN" else "X-Key"
     headers[name] = api.env[header] + "x"
-    api.error(client.get("/protected/", headers=headers), 400,
-              TOKEN_INVALID if header == "X_TOKEN" else KEY_INVALID)
+    api.error(
+        client.get("/protected/", headers=headers),
+        400,
+        TOKEN_INVALID if header == "X_TOKEN" else KEY_INVALID,
+    )

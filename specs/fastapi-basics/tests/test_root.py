@@ -23,7 +23,11 @@ def test_root_is_json(client):
     expect_status(r, 200)
     kind = r.headers.get("content-type", "")
     if kind.split(";")[0].strip().lower() != "application/json":
-        raise Mismatch("GET / header Content-Type", expected="application/json", actual=kind or "header missing")
+        raise Mismatch(
+            "GET / header Content-Type",
+            expected="application/json",
+            actual=kind or "header missing",
+        )
 
 
 def test_root_ignores_unknown_query_parameters(client, api):

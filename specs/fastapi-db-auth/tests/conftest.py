@@ -76,8 +76,12 @@ def _count_users(target: Any) -> int:
     bounded like every request to the app (the app's guard: time, body size, breaker)."""
     total = 0
     try:
-        with appclient.client(target.guard, target.local_address, base_url=target.base_url,
-                              timeout=httpx.Timeout(10.0, connect=5.0)) as c:
+        with appclient.client(
+            target.guard,
+            target.local_address,
+            base_url=target.base_url,
+            timeout=httpx.Timeout(10.0, connect=5.0),
+        ) as c:
             for page in range(MAX_PAGES):
                 r = c.get("/users/", params={"skip": page * 100, "limit": 100})
                 rows = r.json() if r.status_code == 200 else []
@@ -170,13 +174,23 @@ def expect_refused(response: httpx.Response, case: str = "") -> None:
     """The request was not let in: any answer but a success (the exact 401 and its header are
     checked by other tests; a critical test fails only on the hole itself)."""
     if 200 <= response.status_code < 300:
-        where = f"{response.request.method} {response.request.url.path}" + (f" with {case}" if case else "")
-        raise Mismatch(where, expected="refused (401)",
-                       actual=f"let in: status {response.status_code}, body {response.text[:200]!r}")
+        where = f"{response.request.method} {response.request.url.path}" + (
+            f" with {case}" if case else ""
+        )
+        raise Mismatch(
+            where,
+            expected="refused (401)",
+            actual=f"let in: status {response.status_code}, body {response.text[:200]!r}",
+        )
 
 
-def expect_user_out(response: httpx.Response, *, email: str | None = None,
-                    user_id: int | None = None, secrets: bool = True) -> dict[str, Any]:
+def expect_user_out(
+    response: httpx.Response,
+    *,
+    email: str | None = None,
+    user_id: int | None = None,
+    secrets: bool = True,
+) -> dict[str, Any]:
     body = expect_json(response)
     where = f"{response.request.method} {response.request.url.path} body"
     if not isinstance(body, dict):
@@ -198,8 +212,9 @@ def expect_item_out(response: httpx.Response, **fields: Any) -> dict[str, Any]:
     body = expect_json(response)
     where = f"{response.request.method} {response.request.url.path} body"
     if not isinstance(body, dict):
-        raise Mismatch(where, expected="an ItemOut object {id, title, description, owner_id}",
-                       actual=body)
+        raise Mismatch(
+            where, expected="an ItemOut object {id, title, description, owner_id}", actual=body
+        )
     for key in ("id", "title", "description", "owner_id"):
         if key not in body:
             raise Mismatch(f"{where}: {key}", expected=f"property {key!r} (ItemOut)", actual=body)
@@ -221,7 +236,9 @@ def expect_ids_ascending(rows: list[Any], what: str) -> list[int]:
         raise Mismatch(what, expected="a list of objects with integer ids", actual=rows[:5])
     for a, b in itertools.pairwise(ids):
         if not a < b:
-            raise Mismatch(what, expected="ids in ascending order", actual=f"... {a}, {b} ... in {ids[:20]}")
+            raise Mismatch(
+                what, expected="ids in ascending order", actual=f"... {a}, {b} ... in {ids[:20]}"
+            )
     return ids
 
 
@@ -263,7 +280,9 @@ class Api:
         return f"{local or f'{self._name}-{next(self._emails)}'}{_run_tag}@example.com"
 
     @step("register a user")
-    def register(self, password: str = PASSWORD, *, login: bool = True, local: str | None = None) -> User:
+    def register(
+        self, password: str = PASSWORD, *, login: bool = True, local: str | None = None
+    ) -> User:
         """A new user (201 expected) and, unless `login=False`, its bearer token."""
         for attempt in range(5):
             email = self.email(f"{local}{f'-{attempt}' if attempt else ''}" if local else None)
@@ -280,7 +299,9 @@ class Api:
             if login:
                 user.token = self.login(email, password)
             return user
-        raise Mismatch("POST /users/", expected="a fresh e-mail to be accepted", actual="400 five times")
+        raise Mismatch(
+            "POST /users/", expected="a fresh e-mail to be accepted", actual="400 five times"
+        )
 
     def shared(self, name: str, *, login: bool = True) -> User:
         """The run's shared user `name` (registered once per run and app), logged in unless `login=False`.
@@ -299,7 +320,9 @@ class Api:
             for each in SHARED_ORDER if key in SHARED_ORDER else (key,):
                 if each not in _shared:
                     n = _replacements.get(each, 0)
-                    _shared[each] = self.register(login=False, local=f"shared-{each}{f'-v{n}' if n else ''}")
+                    _shared[each] = self.register(
+                        login=False, local=f"shared-{each}{f'-v{n}' if n else ''}"
+                    )
                     _checked[each] = _generation
             user = _shared[key]
         _checked[key] = _generation
@@ -349,12 +372,16 @@ class Api:
         body = expect_json(r)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise Mismatch("POST /token body", expected='{"access_token": "<jwt>", ...}', actual=body)
+            raise Mismatch(
+                "POST /token body", expected='{"access_token": "<jwt>", ...}', actual=body
+            )
         return token
 
     # items --------------------------------------------------------------------------------------
     @step("create an item")
-    def create_item(self, user: User, title: str = "A title", description: str | None = None) -> dict[str, Any]:
+    def create_item(
+        self, user: User, title: str = "A title", description: str | None = None
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {"title": title}
         if description is not None:
             payload["description"] = description
@@ -373,7 +400,9 @@ class Api:
             if not isinstance(body, list):
                 raise Mismatch(f"GET {path} body", expected="a JSON list", actual=body)
             if len(body) > 100:
-                raise Mismatch(f"GET {path}?limit=100", expected="at most 100 rows", actual=f"{len(body)} rows")
+                raise Mismatch(
+                    f"GET {path}?limit=100", expected="at most 100 rows", actual=f"{len(body)} rows"
+                )
             rows += body
             if len(body) < 100:
                 break

@@ -20,9 +20,13 @@ HMAC = ("HS256", "HS384", "HS512")  # the algorithms a SECRET_KEY signs with
 def _read_jwt(token):
     """(header, claims) of a token, unverified; a token that is not a JWT fails as a Mismatch."""
     try:
-        return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
+        return jwt.get_unverified_header(token), jwt.decode(
+            token, options={"verify_signature": False}
+        )
     except jwt.PyJWTError as exc:
-        raise Mismatch("POST /token access_token", expected="a JWT", actual=f"{token[:60]!r} ({exc})") from None
+        raise Mismatch(
+            "POST /token access_token", expected="a JWT", actual=f"{token[:60]!r} ({exc})"
+        ) from None
 
 
 # token --------------------------------------------------------------------------------------------
@@ -33,8 +37,16 @@ def test_token_returns_bearer_token(client, api):
     r = client.post("/token", data={"username": user.email, "password": user.password})
     expect_status(r, 200)
     body = expect_json(r)
-    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
-        raise Mismatch("POST /token body", expected='{"access_token": "<jwt>", "token_type": "bearer"}', actual=body)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("access_token"), str)
+        or not body["access_token"]
+    ):
+        raise Mismatch(
+            "POST /token body",
+            expected='{"access_token": "<jwt>", "token_type": "bearer"}',
+            actual=body,
+        )
     expect_equal(body.get("token_type"), "bearer", "POST /token body: token_type")
     api.expect_no_secrets(r)
 
@@ -46,13 +58,18 @@ def test_token_is_hs256_jwt_signed_with_secret_key(api):
     try:
         header = jwt.get_unverified_header(user.token)
     except jwt.PyJWTError as exc:
-        raise Mismatch("POST /token access_token", expected="a JWT", actual=f"{user.token[:60]!r} ({exc})") from None
+        raise Mismatch(
+            "POST /token access_token", expected="a JWT", actual=f"{user.token[:60]!r} ({exc})"
+        ) from None
     expect_equal(header.get("alg"), "HS256", "JWT header alg")
     try:
         jwt.decode(user.token, api.secret, algorithms=["HS256"], options={"verify_exp": False})
     except jwt.PyJWTError as exc:
-        raise Mismatch("JWT signature", expected="signed with the SECRET_KEY environment variable",
-                       actual=f"does not verify: {exc}") from None
+        raise Mismatch(
+            "JWT signature",
+            expected="signed with the SECRET_KEY environment variable",
+            actual=f"does not verify: {exc}",
+        ) from None
 
 
 @TOKEN
@@ -67,8 +84,11 @@ def test_token_claims_sub_and_exp(api):
         raise Mismatch("JWT claim exp", expected="a numeric expiry time", actual=claims)
     want = time.time() + api.expire_minutes * 60
     if abs(exp - want) > 120:
-        raise Mismatch("JWT claim exp", expected=f"about now + {api.expire_minutes} minutes ({int(want)})",
-                       actual=f"{exp} ({(exp - time.time()) / 60:.1f} minutes from now)")
+        raise Mismatch(
+            "JWT claim exp",
+            expected=f"about now + {api.expire_minutes} minutes ({int(want)})",
+            actual=f"{exp} ({(exp - time.time()) / 60:.1f} minutes from now)",
+        )
 
 
 @TOKEN
@@ -95,12 +115,16 @@ def test_token_unknown_email_is_401(client, api):
 def test_token_refused_for_a_wrong_password(client, api):
     """POST /token, which gives the registered user a token for the right password, must give none for a wrong one."""
     user = api.shared("owner")  # its steps: register a user, log in
-    api.expect_refused(client.post("/token", data={"username": user.email, "password": "wrong-password-1"}),
-                       "a wrong password")
+    api.expect_refused(
+        client.post("/token", data={"username": user.email, "password": "wrong-password-1"}),
+        "a wrong password",
+    )
 
 
 @TOKEN
-@pytest.mark.critical("tokens must be signed with SECRET_KEY from the environment, never a key in the code")
+@pytest.mark.critical(
+    "tokens must be signed with SECRET_KEY from the environment, never a key in the code"
+)
 def test_token_is_signed_with_the_secret_key_from_the_environment(api):
     """The access token must be signed with the SECRET_KEY the app was started with (a new random one each run), never with a key written in the code."""
     user = api.shared("owner")  # its steps: register a user, log in
@@ -109,8 +133,11 @@ def test_token_is_signed_with_the_secret_key_from_the_environment(api):
     try:  # the signature alone: the claims are other tests' business
         jwt.PyJWS().decode(user.token, api.secret, algorithms=[alg] if alg in HMAC else ["HS256"])
     except jwt.PyJWTError as exc:
-        raise Mismatch("JWT signature", expected="made with the SECRET_KEY environment variable",
-                       actual=f"an {alg} token that does not verify with it ({exc})") from None
+        raise Mismatch(
+            "JWT signature",
+            expected="made with the SECRET_KEY environment variable",
+            actual=f"an {alg} token that does not verify with it ({exc})",
+        ) from None
 
 
 @TOKEN
@@ -126,11 +153,14 @@ def test_token_expires(api):
 
 
 @TOKEN
-@pytest.mark.parametrize("form", [
-    pytest.param({"username": "someone@example.com"}, id="no-password"),
-    pytest.param({"password": "long-enough-1"}, id="no-username"),
-    pytest.param({}, id="empty-form"),
-])
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param({"username": "someone@example.com"}, id="no-password"),
+        pytest.param({"password": "long-enough-1"}, id="no-username"),
+        pytest.param({}, id="empty-form"),
+    ],
+)
 def test_token_missing_fields_is_422(client, form):
     """POST /token without username or password must answer 422."""
     r = client.post("/token", data=form)
@@ -190,8 +220,11 @@ def test_me_refuses_a_missing_or_invalid_token(client, api):
     user = api.shared("owner")
     with api.step("call GET /users/me with a valid token"):
         expect_status(client.get("/users/me", headers=user.headers), 200)
-    cases = {"no Authorization header": {}, "an empty bearer token": {"Authorization": "Bearer"},
-             "a token that is not a JWT": api.bearer("not-a-token")}
+    cases = {
+        "no Authorization header": {},
+        "an empty bearer token": {"Authorization": "Bearer"},
+        "a token that is not a JWT": api.bearer("not-a-token"),
+    }
     for case, headers in cases.items():
         api.expect_refused(client.get("/users/me", headers=headers), case)
 
@@ -242,14 +275,21 @@ def test_basic_without_credentials_is_401(client, api):
 
 
 @BASIC
-@pytest.mark.critical("GET /users/me/basic must refuse a wrong password, an unknown e-mail and no credentials")
+@pytest.mark.critical(
+    "GET /users/me/basic must refuse a wrong password, an unknown e-mail and no credentials"
+)
 def test_basic_refuses_wrong_or_missing_credentials(client, api):
     """GET /users/me/basic, which answers the caller with the right e-mail:password, must refuse a wrong password, an unknown e-mail and a request without credentials."""
     user = api.shared("owner", login=False)
     with api.step("call GET /users/me/basic with the right credentials"):
-        expect_status(client.get("/users/me/basic", headers=api.basic(user.email, user.password)), 200)
-    cases = {"a wrong password": api.basic(user.email, "wrong-password-1"),
-             "an unknown e-mail": api.basic(api.email(), api.PASSWORD), "no credentials": {}}
+        expect_status(
+            client.get("/users/me/basic", headers=api.basic(user.email, user.password)), 200
+        )
+    cases = {
+        "a wrong password": api.basic(user.email, "wrong-password-1"),
+        "an unknown e-mail": api.basic(api.email(), api.PASSWORD),
+        "no credentials": {},
+    }
     for case, headers in cases.items():
         api.expect_refused(client.get("/users/me/basic", headers=headers), case)
 

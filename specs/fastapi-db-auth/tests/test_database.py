@@ -32,16 +32,21 @@ PERSISTENCE = pytest.mark.rubric("db-persistence")
 def _query(db_url, sql, params=()):
     # a startup option: the student's role cannot lift it with ALTER ROLE … SET, so a view or
     # function that sleeps cannot hold the grade
-    with psycopg.connect(db_url, connect_timeout=10, autocommit=True,
-                         options="-c statement_timeout=10000") as conn:
+    with psycopg.connect(
+        db_url, connect_timeout=10, autocommit=True, options="-c statement_timeout=10000"
+    ) as conn:
         return conn.execute(sql, params).fetchall()
 
 
 def _columns(db_url, table):
-    rows = _query(db_url, """
+    rows = _query(
+        db_url,
+        """
         SELECT column_name FROM information_schema.columns
         WHERE table_name = %s AND table_schema NOT IN ('pg_catalog', 'information_schema')
-    """, (table,))
+    """,
+        (table,),
+    )
     return {r[0] for r in rows}
 
 
@@ -49,10 +54,15 @@ def _stored_hash(db_url, email):
     try:
         rows = _query(db_url, "SELECT hashed_password FROM users WHERE email = %s", (email,))
     except psycopg.Error as exc:
-        raise Mismatch("SELECT hashed_password FROM users", expected="a users.hashed_password column",
-                       actual=str(exc).strip()) from None
+        raise Mismatch(
+            "SELECT hashed_password FROM users",
+            expected="a users.hashed_password column",
+            actual=str(exc).strip(),
+        ) from None
     if len(rows) != 1:
-        raise Mismatch("users row for the new e-mail", expected="exactly one row", actual=f"{len(rows)} rows")
+        raise Mismatch(
+            "users row for the new e-mail", expected="exactly one row", actual=f"{len(rows)} rows"
+        )
     return rows[0][0]
 
 
@@ -125,9 +135,11 @@ def _literal(tree, name):
 def _upgrade_does_something(tree):
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "upgrade":
-            return any(not isinstance(s, ast.Pass)
-                       and not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
-                       for s in node.body)
+            return any(
+                not isinstance(s, ast.Pass)
+                and not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                for s in node.body
+            )
     return False
 
 
@@ -145,8 +157,14 @@ def _scripts(root):
             revision, down = _literal(tree, "revision"), _literal(tree, "down_revision")
             if not isinstance(revision, str) or not revision:
                 continue
-            downs = (down,) if isinstance(down, str) else tuple(d for d in down or () if isinstance(d, str))
-            scripts[revision] = Script(str(path.relative_to(root)), downs, _upgrade_does_something(tree))
+            downs = (
+                (down,)
+                if isinstance(down, str)
+                else tuple(d for d in down or () if isinstance(d, str))
+            )
+            scripts[revision] = Script(
+                str(path.relative_to(root)), downs, _upgrade_does_something(tree)
+            )
     return scripts
 
 
@@ -169,32 +187,45 @@ def _expect_recorded_head(url, where, source):
     try:
         recorded = [r[0] for r in _query(url, "SELECT version_num FROM alembic_version")]
     except psycopg.Error as exc:
-        raise Mismatch(table, expected="present (run `alembic upgrade head` on start)",
-                       actual=str(exc).strip()) from None
+        raise Mismatch(
+            table, expected="present (run `alembic upgrade head` on start)", actual=str(exc).strip()
+        ) from None
     if not recorded or not all(recorded):
         raise Mismatch(f"{table} rows", expected="one row with the head revision", actual=recorded)
     if source is None:
-        pytest.skip("the submission's files are not available: its migration scripts cannot be read")
+        pytest.skip(
+            "the submission's files are not available: its migration scripts cannot be read"
+        )
     scripts = _scripts(source)
     if not scripts:
-        raise Mismatch("the submission's migration scripts",
-                       expected='alembic/versions/*.py (alembic.ini\'s script_location) with revision = "..."',
-                       actual="no script found")
+        raise Mismatch(
+            "the submission's migration scripts",
+            expected='alembic/versions/*.py (alembic.ini\'s script_location) with revision = "..."',
+            actual="no script found",
+        )
     superseded = {d for s in scripts.values() for d in s.down}
     heads = ", ".join(sorted(set(scripts) - superseded)[:5])
     for revision in recorded:
         shown = repr(revision[:40])
         if revision not in scripts:
-            raise Mismatch(table, expected=f"a revision of the submission's migration scripts (head: {heads})",
-                           actual=f"{shown}, which no script defines (a row inserted by hand?)")
+            raise Mismatch(
+                table,
+                expected=f"a revision of the submission's migration scripts (head: {heads})",
+                actual=f"{shown}, which no script defines (a row inserted by hand?)",
+            )
         if revision in superseded:
-            raise Mismatch(table, expected=f"the head revision ({heads})",
-                           actual=f"{shown}, an older one (`alembic upgrade head` did not run to the end)")
+            raise Mismatch(
+                table,
+                expected=f"the head revision ({heads})",
+                actual=f"{shown}, an older one (`alembic upgrade head` did not run to the end)",
+            )
         chain = _chain(scripts, revision)
         if not any(s.does_something for s in chain):
-            raise Mismatch(f"migration scripts up to {shown}",
-                           expected="an upgrade() that creates the schema",
-                           actual=f"upgrade() does nothing in {', '.join(sorted(s.file for s in chain))}")
+            raise Mismatch(
+                f"migration scripts up to {shown}",
+                expected="an upgrade() that creates the schema",
+                actual=f"upgrade() does nothing in {', '.join(sorted(s.file for s in chain))}",
+            )
 
 
 # migrations -----------------------------------------------------------------------------------------
@@ -210,14 +241,20 @@ def test_migrations_alone_create_the_schema(databases, target):
     url = databases.get("migrated")
     if url is None:
         pytest.skip("this runtime does not run the migrations alone")
-    rows = _query(url, """
+    rows = _query(
+        url,
+        """
         SELECT table_name FROM information_schema.tables
         WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
-    """)
+    """,
+    )
     missing = {"users", "items", "alembic_version"} - {r[0] for r in rows}
     if missing:
-        raise Mismatch("tables after `alembic upgrade head` alone",
-                       expected="users, items and alembic_version", actual=f"missing {sorted(missing)}")
+        raise Mismatch(
+            "tables after `alembic upgrade head` alone",
+            expected="users, items and alembic_version",
+            actual=f"missing {sorted(missing)}",
+        )
     _expect_recorded_head(url, "after `alembic upgrade head` alone", target.source)
 
 
@@ -227,8 +264,11 @@ def test_users_table_columns(db_url):
     """Table users must have the columns id, email, hashed_password and is_active."""
     missing = {"id", "email", "hashed_password", "is_active"} - _columns(db_url, "users")
     if missing:
-        raise Mismatch("table users", expected="columns id, email, hashed_password, is_active",
-                       actual=f"missing {sorted(missing)}")
+        raise Mismatch(
+            "table users",
+            expected="columns id, email, hashed_password, is_active",
+            actual=f"missing {sorted(missing)}",
+        )
 
 
 @SCHEMA
@@ -236,36 +276,49 @@ def test_items_table_columns(db_url):
     """Table items must have the columns id, title, description and owner_id."""
     missing = {"id", "title", "description", "owner_id"} - _columns(db_url, "items")
     if missing:
-        raise Mismatch("table items", expected="columns id, title, description, owner_id",
-                       actual=f"missing {sorted(missing)}")
+        raise Mismatch(
+            "table items",
+            expected="columns id, title, description, owner_id",
+            actual=f"missing {sorted(missing)}",
+        )
 
 
 @SCHEMA
 def test_items_owner_id_is_a_foreign_key_to_users(db_url):
     """items.owner_id must be a foreign key to users.id."""
-    rows = _query(db_url, """
+    rows = _query(
+        db_url,
+        """
         SELECT a.attname, fa.attname
         FROM pg_constraint c
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
         JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = ANY (c.confkey)
         WHERE c.contype = 'f' AND c.conrelid = to_regclass('items') AND c.confrelid = to_regclass('users')
-    """)
+    """,
+    )
     if ("owner_id", "id") not in rows:
-        raise Mismatch("foreign keys of items", expected="items.owner_id -> users.id", actual=rows or "none")
+        raise Mismatch(
+            "foreign keys of items", expected="items.owner_id -> users.id", actual=rows or "none"
+        )
 
 
 @SCHEMA
 def test_users_email_is_unique(db_url):
     """users.email must be unique in the database (a unique constraint or unique index)."""
-    rows = _query(db_url, """
+    rows = _query(
+        db_url,
+        """
         SELECT i.indexrelid::regclass::text
         FROM pg_index i
         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = to_regclass('users') AND i.indisunique AND i.indnatts = 1
           AND a.attname = 'email'
-    """)
+    """,
+    )
     if not rows:
-        raise Mismatch("indexes of users", expected="a unique index or constraint on email", actual="none")
+        raise Mismatch(
+            "indexes of users", expected="a unique index or constraint on email", actual="none"
+        )
 
 
 # passwords ------------------------------------------------------------------------------------------
@@ -305,20 +358,35 @@ def _expect_argon2(stored, password):
     try:
         params = argon2.extract_parameters(stored)
     except argon2.exceptions.InvalidHashError:
-        raise Mismatch(where, expected="a well-formed argon2 hash: $argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>",
-                       actual=_shown(stored)) from None
+        raise Mismatch(
+            where,
+            expected="a well-formed argon2 hash: $argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>",
+            actual=_shown(stored),
+        ) from None
     costs = f"m={params.memory_cost},t={params.time_cost},p={params.parallelism}"
     if any(getattr(params, name) > top for name, top in ARGON2_MAX.items()):
-        raise Mismatch(where, expected="costs the grader verifies: m ≤ 262144 (256 MiB), t ≤ 10, p ≤ 16",
-                       actual=costs)
+        raise Mismatch(
+            where,
+            expected="costs the grader verifies: m ≤ 262144 (256 MiB), t ≤ 10, p ≤ 16",
+            actual=costs,
+        )
     try:
         argon2.PasswordHasher().verify(stored, password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        raise Mismatch(where, expected="a hash of the password the user registered with (checked with argon2-cffi)",
-                       actual=f"{_shown(stored)} does not verify with that password") from None
-    if params.memory_cost < ARGON2_MIN_MEMORY_KIB or params.memory_cost * params.time_cost < ARGON2_MIN_WORK_KIB:
-        raise Mismatch(where, expected="costs of at least m=7168 (7 MiB) and m × t ≥ 35840 (pwdlib's defaults: m=65536,t=3)",
-                       actual=costs)
+        raise Mismatch(
+            where,
+            expected="a hash of the password the user registered with (checked with argon2-cffi)",
+            actual=f"{_shown(stored)} does not verify with that password",
+        ) from None
+    if (
+        params.memory_cost < ARGON2_MIN_MEMORY_KIB
+        or params.memory_cost * params.time_cost < ARGON2_MIN_WORK_KIB
+    ):
+        raise Mismatch(
+            where,
+            expected="costs of at least m=7168 (7 MiB) and m × t ≥ 35840 (pwdlib's defaults: m=65536,t=3)",
+            actual=costs,
+        )
 
 
 def _bcrypt_inputs(password):
@@ -339,16 +407,31 @@ def _expect_bcrypt(stored, password):
     where = "users.hashed_password (bcrypt)"
     match = BCRYPT_HASH.fullmatch(stored)
     if match is None:
-        raise Mismatch(where, expected="a well-formed bcrypt hash: $2b$<cost>$<53 characters>", actual=_shown(stored))
+        raise Mismatch(
+            where,
+            expected="a well-formed bcrypt hash: $2b$<cost>$<53 characters>",
+            actual=_shown(stored),
+        )
     rounds = int(match[1])
     if rounds > BCRYPT_MAX_ROUNDS:
-        raise Mismatch(where, expected=f"a cost the grader verifies: at most {BCRYPT_MAX_ROUNDS}", actual=rounds)
+        raise Mismatch(
+            where,
+            expected=f"a cost the grader verifies: at most {BCRYPT_MAX_ROUNDS}",
+            actual=rounds,
+        )
     if not any(_checkpw(secret, stored) for secret in _bcrypt_inputs(password)):
-        raise Mismatch(where, expected="a hash of the password the user registered with, or of its sha256 pre-hash "
-                       "(checked with bcrypt)", actual=f"{_shown(stored)} does not verify with that password")
+        raise Mismatch(
+            where,
+            expected="a hash of the password the user registered with, or of its sha256 pre-hash "
+            "(checked with bcrypt)",
+            actual=f"{_shown(stored)} does not verify with that password",
+        )
     if rounds < BCRYPT_MIN_ROUNDS:
-        raise Mismatch(where, expected=f"a cost of at least {BCRYPT_MIN_ROUNDS} (passlib's and bcrypt's default: 12)",
-                       actual=rounds)
+        raise Mismatch(
+            where,
+            expected=f"a cost of at least {BCRYPT_MIN_ROUNDS} (passlib's and bcrypt's default: 12)",
+            actual=rounds,
+        )
 
 
 @PASSWORDS
@@ -364,13 +447,19 @@ def test_password_is_not_stored_in_plaintext_or_as_a_bare_digest(api, db_url):
         raise Mismatch("users.hashed_password", expected="a hash, not the password", actual=stored)
     for name, encoded in _encodings(password).items():
         if encoded.lower() in stored.lower():
-            raise Mismatch("users.hashed_password", expected="a hash, not an encoding of the password",
-                           actual=f"{name} of the password in {_shown(stored)}")
+            raise Mismatch(
+                "users.hashed_password",
+                expected="a hash, not an encoding of the password",
+                actual=f"{name} of the password in {_shown(stored)}",
+            )
     for name in ("md5", "sha1", "sha256", "sha512"):
         digest = hashlib.new(name, password.encode()).hexdigest()
         if digest in stored.lower():
-            raise Mismatch("users.hashed_password", expected="a salted slow hash (argon2 or bcrypt)",
-                           actual=f"the unsalted {name} hex digest of the password")
+            raise Mismatch(
+                "users.hashed_password",
+                expected="a salted slow hash (argon2 or bcrypt)",
+                actual=f"the unsalted {name} hex digest of the password",
+            )
 
 
 @PASSWORDS
@@ -381,8 +470,11 @@ def test_same_password_gives_different_hashes(api, db_url):
     b = api.register("Same-Password-99", login=False)
     ha, hb = _stored_hash(db_url, a.email), _stored_hash(db_url, b.email)
     if ha == hb:
-        raise Mismatch("users.hashed_password of two users with the same password",
-                       expected="different hashes (salted)", actual=f"both {ha}")
+        raise Mismatch(
+            "users.hashed_password of two users with the same password",
+            expected="different hashes (salted)",
+            actual=f"both {ha}",
+        )
 
 
 @PASSWORDS
@@ -396,8 +488,11 @@ def test_hash_is_a_real_argon2_or_bcrypt_hash(api, db_url):
     elif isinstance(stored, str) and stored.startswith(("$2a$", "$2b$", "$2y$")):
         _expect_bcrypt(stored, user.password)
     else:
-        raise Mismatch("users.hashed_password", expected="an argon2 or bcrypt hash ($argon2id$... or $2b$...)",
-                       actual=str(stored)[:80])
+        raise Mismatch(
+            "users.hashed_password",
+            expected="an argon2 or bcrypt hash ($argon2id$... or $2b$...)",
+            actual=str(stored)[:80],
+        )
 
 
 # persistence ----------------------------------------------------------------------------------------

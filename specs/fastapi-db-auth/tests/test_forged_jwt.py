@@ -42,8 +42,16 @@ def _token(api, kind):
     raise AssertionError(kind)
 
 
-KINDS = ["wrong-key", "alg-none", "expired", "unknown-sub", "no-sub", "nul-in-sub",
-         "tampered-payload", "garbage"]
+KINDS = [
+    "wrong-key",
+    "alg-none",
+    "expired",
+    "unknown-sub",
+    "no-sub",
+    "nul-in-sub",
+    "tampered-payload",
+    "garbage",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -63,7 +71,9 @@ def test_forged_tokens_are_refused(client, api):
     with api.step("call GET /users/me with a valid token"):
         expect_status(client.get("/users/me", headers=user.headers), 200)
     for kind in ("wrong-key", "alg-none", "tampered-payload", "expired"):
-        api.expect_refused(client.get("/users/me", headers=api.bearer(_token(api, kind))), f"a {kind} token")
+        api.expect_refused(
+            client.get("/users/me", headers=api.bearer(_token(api, kind))), f"a {kind} token"
+        )
 
 
 def test_alg_none_token_cannot_create_items(client, api):
@@ -93,7 +103,9 @@ def test_expired_token_cannot_delete_items(client, api):
 def test_wrong_key_token_cannot_list_own_items(client, api):
     """GET /users/me/items/ with a token signed by another key must answer 401 with WWW-Authenticate: Bearer."""
     user = api.shared("owner")
-    token = api.forge({"sub": user.email, "exp": api.future()}, key="not-the-secret-key-0123456789abcdef")
+    token = api.forge(
+        {"sub": user.email, "exp": api.future()}, key="not-the-secret-key-0123456789abcdef"
+    )
     r = client.get("/users/me/items/", headers=api.bearer(token))
     expect_status(r, 401)
     api.expect_challenge(r, "Bearer")

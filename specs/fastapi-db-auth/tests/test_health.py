@@ -12,4 +12,6 @@ def test_health_answers_status_ok(client):
     r = client.get("/health")
     expect_status(r, 200)
     body = expect_json(r)
-    expect_equal(body.get("status") if isinstance(body, dict) else body, "ok", "GET /health body: status")
+    expect_equal(
+        body.get("status") if isinstance(body, dict) else body, "ok", "GET /health body: status"
+    )

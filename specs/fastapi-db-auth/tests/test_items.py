@@ -13,17 +13,23 @@ LISTING = pytest.mark.rubric("items-listing")
 def test_create_item_returns_201_item_out(client, api):
     """POST /users/{user_id}/items/ must answer 201 with {id, title, description, owner_id = user_id}."""
     user = api.shared("owner")
-    r = client.post(f"/users/{user.id}/items/", json={"title": "Milk", "description": "2 litres"},
-                    headers=user.headers)
+    r = client.post(
+        f"/users/{user.id}/items/",
+        json={"title": "Milk", "description": "2 litres"},
+        headers=user.headers,
+    )
     expect_status(r, 201)
     api.expect_item_out(r, title="Milk", description="2 litres", owner_id=user.id)
 
 
 @CRUD
-@pytest.mark.parametrize("body", [
-    pytest.param({"title": "No description"}, id="omitted"),
-    pytest.param({"title": "No description", "description": None}, id="null"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"title": "No description"}, id="omitted"),
+        pytest.param({"title": "No description", "description": None}, id="null"),
+    ],
+)
 def test_create_item_without_description_stores_null(client, api, body):
     """An item created without a description (or with null) must have description null."""
     user = api.shared("owner")
@@ -43,17 +49,20 @@ def test_create_item_title_length_bounds_accepted(client, api, length):
 
 
 @CRUD
-@pytest.mark.parametrize("body", [
-    pytest.param({"title": ""}, id="title-empty"),
-    pytest.param({"title": "t" * 201}, id="title-201-chars"),
-    pytest.param({"description": "no title"}, id="title-missing"),
-    pytest.param({"title": None}, id="title-null"),
-    pytest.param({"title": 42}, id="title-number"),
-    pytest.param({"title": "ok", "description": 42}, id="description-number"),
-    pytest.param({"title": "nul\u0000title"}, id="title-nul"),
-    pytest.param({"title": "ok", "description": "nul\u0000description"}, id="description-nul"),
-    pytest.param(["title"], id="a-list"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"title": ""}, id="title-empty"),
+        pytest.param({"title": "t" * 201}, id="title-201-chars"),
+        pytest.param({"description": "no title"}, id="title-missing"),
+        pytest.param({"title": None}, id="title-null"),
+        pytest.param({"title": 42}, id="title-number"),
+        pytest.param({"title": "ok", "description": 42}, id="description-number"),
+        pytest.param({"title": "nul\u0000title"}, id="title-nul"),
+        pytest.param({"title": "ok", "description": "nul\u0000description"}, id="description-nul"),
+        pytest.param(["title"], id="a-list"),
+    ],
+)
 def test_create_item_invalid_body_is_422(client, api, body):
     """POST /users/{user_id}/items/ with an invalid body (title 1..200 chars, strings without NUL) must answer 422."""
     user = api.shared("owner")
@@ -66,8 +75,11 @@ def test_create_item_invalid_body_is_422(client, api, body):
 def test_create_item_malformed_json_is_422(client, api):
     """A body that is not valid JSON must answer 422 (with a valid token)."""
     user = api.shared("owner")
-    r = client.post(f"/users/{user.id}/items/", content=b'{"title": "unterminated',
-                    headers={**user.headers, "Content-Type": "application/json"})
+    r = client.post(
+        f"/users/{user.id}/items/",
+        content=b'{"title": "unterminated',
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
     expect_status(r, 422)
     api.expect_detail(r)
 
@@ -164,14 +176,17 @@ def test_patch_empty_object_changes_nothing(client, api):
 
 
 @CRUD
-@pytest.mark.parametrize("body", [
-    pytest.param({"title": None}, id="title-null"),
-    pytest.param({"title": ""}, id="title-empty"),
-    pytest.param({"title": "t" * 201}, id="title-201-chars"),
-    pytest.param({"title": 7}, id="title-number"),
-    pytest.param({"description": "nul\u0000"}, id="description-nul"),
-    pytest.param([], id="a-list"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"title": None}, id="title-null"),
+        pytest.param({"title": ""}, id="title-empty"),
+        pytest.param({"title": "t" * 201}, id="title-201-chars"),
+        pytest.param({"title": 7}, id="title-number"),
+        pytest.param({"description": "nul\u0000"}, id="description-nul"),
+        pytest.param([], id="a-list"),
+    ],
+)
 def test_patch_invalid_body_is_422_and_changes_nothing(client, api, body):
     """PATCH /items/{item_id} with an invalid body must answer 422 and leave the item unchanged."""
     user = api.shared("owner")
@@ -188,8 +203,11 @@ def test_patch_malformed_json_is_422(client, api):
     """PATCH with a body that is not valid JSON must answer 422 (with a valid token)."""
     user = api.shared("owner")
     item = api.create_item(user)
-    r = client.patch(f"/items/{item['id']}", content=b"{not json",
-                     headers={**user.headers, "Content-Type": "application/json"})
+    r = client.patch(
+        f"/items/{item['id']}",
+        content=b"{not json",
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
     expect_status(r, 422)
 
 
@@ -261,17 +279,26 @@ def test_list_items_has_new_items_in_id_order(api):
     by_id = {row["id"]: row for row in rows}
     for item in created:
         if item["id"] not in by_id:
-            raise Mismatch("GET /items/", expected=f"item {item['id']} in the list", actual=f"ids {ids[-10:]}")
-        expect_equal(by_id[item["id"]].get("owner_id"), item["owner_id"], f"GET /items/ item {item['id']} owner_id")
+            raise Mismatch(
+                "GET /items/", expected=f"item {item['id']} in the list", actual=f"ids {ids[-10:]}"
+            )
+        expect_equal(
+            by_id[item["id"]].get("owner_id"),
+            item["owner_id"],
+            f"GET /items/ item {item['id']} owner_id",
+        )
 
 
 @LISTING
-@pytest.mark.parametrize("params", [
-    pytest.param({"skip": -1}, id="skip-negative"),
-    pytest.param({"limit": 0}, id="limit-0"),
-    pytest.param({"limit": 101}, id="limit-101"),
-    pytest.param({"skip": "abc"}, id="skip-not-int"),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"skip": -1}, id="skip-negative"),
+        pytest.param({"limit": 0}, id="limit-0"),
+        pytest.param({"limit": 101}, id="limit-101"),
+        pytest.param({"skip": "abc"}, id="skip-not-int"),
+    ],
+)
 def test_list_items_pagination_bounds_are_422(client, params):
     """GET /items/ must answer 422 when skip < 0, limit < 1, limit > 100 or they are not integers."""
     r = client.get("/items/", params=params)
@@ -292,7 +319,9 @@ def test_list_items_limit_and_skip(client, api):
     ids = [row["id"] for row in expect_json(r)]
     r = client.get("/items/", params={"skip": 1, "limit": 2})
     expect_status(r, 200)
-    expect_equal([row.get("id") for row in expect_json(r)], ids[1:3], "GET /items/?skip=1&limit=2 ids")
+    expect_equal(
+        [row.get("id") for row in expect_json(r)], ids[1:3], "GET /items/?skip=1&limit=2 ids"
+    )
 
 
 @LISTING
@@ -305,8 +334,11 @@ def test_list_items_default_page_is_100(client, api):
     everything = api.all_rows("/items/")
     r = client.get("/items/")
     expect_status(r, 200)
-    expect_equal([row.get("id") for row in expect_json(r)], [row["id"] for row in everything[:100]],
-                 "GET /items/ ids (the first 100)")
+    expect_equal(
+        [row.get("id") for row in expect_json(r)],
+        [row["id"] for row in everything[:100]],
+        "GET /items/ ids (the first 100)",
+    )
 
 
 @LISTING
@@ -323,13 +355,19 @@ def test_list_items_skip_past_the_end(client, skip):
 def test_own_items_lists_only_the_callers_items_in_order(client, api):
     """GET /users/me/items/ must return exactly the caller's items, ordered by id ascending."""
     a, b = api.itemless(), api.shared("other")
-    mine = [api.create_item(a, "mine 1"), api.create_item(b, "theirs"), api.create_item(a, "mine 2")]
+    mine = [
+        api.create_item(a, "mine 1"),
+        api.create_item(b, "theirs"),
+        api.create_item(a, "mine 2"),
+    ]
     r = client.get("/users/me/items/", headers=a.headers)
     expect_status(r, 200)
     body = expect_json(r)
     if not isinstance(body, list):
         raise Mismatch("GET /users/me/items/ body", expected="a JSON list", actual=body)
-    expect_equal([row.get("id") for row in body], [mine[0]["id"], mine[2]["id"]], "GET /users/me/items/ ids")
+    expect_equal(
+        [row.get("id") for row in body], [mine[0]["id"], mine[2]["id"]], "GET /users/me/items/ ids"
+    )
     for row in body:
         expect_equal(row.get("owner_id"), a.id, "GET /users/me/items/ owner_id")
     for item in (mine[0], mine[2]):  # passed: leave the shared itemless user without items again

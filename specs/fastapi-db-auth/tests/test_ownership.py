@@ -13,7 +13,9 @@ ORDER = pytest.mark.rubric("check-order")
 def test_cannot_create_items_for_another_user(client, api):
     """Creating an item under another user's id must answer 403 {"detail": "Not enough permissions"} and create nothing."""
     owner, intruder = api.itemless(), api.shared("other")
-    r = client.post(f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers)
+    r = client.post(
+        f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers
+    )
     expect_status(r, 403)
     api.expect_detail(r, "Not enough permissions")
     r = client.get("/users/me/items/", headers=owner.headers)
@@ -51,13 +53,24 @@ def test_other_users_cannot_touch_the_owners_items(client, api):
     owner, intruder = api.shared("owner"), api.shared("other")  # steps: register, log in
     item = api.create_item(owner, title="Mine", description="mine")
     path = f"/items/{item['id']}"
-    api.expect_refused(client.post(f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers),
-                       "another user's token")
-    api.expect_refused(client.patch(path, json={"title": "Stolen"}, headers=intruder.headers), "another user's token")
+    api.expect_refused(
+        client.post(
+            f"/users/{owner.id}/items/", json={"title": "planted"}, headers=intruder.headers
+        ),
+        "another user's token",
+    )
+    api.expect_refused(
+        client.patch(path, json={"title": "Stolen"}, headers=intruder.headers),
+        "another user's token",
+    )
     api.expect_refused(client.delete(path, headers=intruder.headers), "another user's token")
     r = client.get(path)
     if r.status_code == 404:
-        raise Mismatch(f"GET {path} after the refused DELETE", expected="the item, still there", actual="404: deleted")
+        raise Mismatch(
+            f"GET {path} after the refused DELETE",
+            expected="the item, still there",
+            actual="404: deleted",
+        )
     if r.status_code == 200 and isinstance(body := r.json(), dict) and body.get("title") != "Mine":
         raise Mismatch(f"GET {path} after the refused PATCH", expected=item, actual=body)
 

@@ -49,6 +49,7 @@ def test_duplicate_email_is_400(client, api):
 @pytest.mark.critical("no user response may hold the password or its hash")
 def test_no_password_in_any_user_response(client, api):
     """No answer about a user (POST /users/, GET /users/{user_id}, GET /users/, POST /token, GET /users/me, GET /users/me/basic) may contain a password or hashed_password property."""
+
     def check(r):  # a success only: a 422's echo of the request's input is no leak
         if 200 <= r.status_code < 300:
             api.expect_no_secrets(r)
@@ -68,14 +69,25 @@ def test_no_password_in_any_user_response(client, api):
         body = expect_json(login)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise Mismatch("POST /token body", expected='{"access_token": "<jwt>", ...}', actual=body)
+            raise Mismatch(
+                "POST /token body", expected='{"access_token": "<jwt>", ...}', actual=body
+            )
     check(client.get("/users/me", headers=api.bearer(token)))
 
 
 # users-validation -------------------------------------------------------------------------------
 @VALIDATION
-@pytest.mark.parametrize("email", ["not-an-email", "missing-domain@", "@missing-local.com", "two@@example.com",
-                                   "spaces in@example.com", ""])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "not-an-email",
+        "missing-domain@",
+        "@missing-local.com",
+        "two@@example.com",
+        "spaces in@example.com",
+        "",
+    ],
+)
 def test_invalid_email_is_422(client, api, email):
     """An e-mail that pydantic.EmailStr rejects must answer 422."""
     r = client.post("/users/", json={"email": email, "password": api.PASSWORD})
@@ -101,15 +113,20 @@ def test_password_length_bounds_are_accepted(client, api, length):
 
 
 @VALIDATION
-@pytest.mark.parametrize("body", [
-    pytest.param({"password": "long-enough-1"}, id="no-email"),
-    pytest.param({"email": "someone@example.com"}, id="no-password"),
-    pytest.param({}, id="empty-object"),
-    pytest.param([], id="a-list"),
-    pytest.param({"email": 12345, "password": "long-enough-1"}, id="email-number"),
-    pytest.param({"email": "someone@example.com", "password": 1234567890}, id="password-number"),
-    pytest.param({"email": None, "password": "long-enough-1"}, id="email-null"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"password": "long-enough-1"}, id="no-email"),
+        pytest.param({"email": "someone@example.com"}, id="no-password"),
+        pytest.param({}, id="empty-object"),
+        pytest.param([], id="a-list"),
+        pytest.param({"email": 12345, "password": "long-enough-1"}, id="email-number"),
+        pytest.param(
+            {"email": "someone@example.com", "password": 1234567890}, id="password-number"
+        ),
+        pytest.param({"email": None, "password": "long-enough-1"}, id="email-null"),
+    ],
+)
 def test_missing_or_wrongly_typed_fields_are_422(client, body):
     """Missing fields and wrongly typed values in POST /users/ must answer 422."""
     r = client.post("/users/", json=body)
@@ -129,7 +146,11 @@ def test_nul_character_is_422(client, api, field):
 @VALIDATION
 def test_malformed_json_is_422(client, api):
     """A body that is not valid JSON must answer 422 with a {"detail": ...} body."""
-    r = client.post("/users/", content=b'{"email": "x@example.com", "password": ', headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/users/",
+        content=b'{"email": "x@example.com", "password": ',
+        headers={"Content-Type": "application/json"},
+    )
     expect_status(r, 422)
     api.expect_detail(r)
 
@@ -153,21 +174,26 @@ def test_list_users_has_new_users_in_id_order(api):
     ids = api.expect_ids_ascending(rows, "GET /users/ ids")
     for user in created:
         if user.id not in ids:
-            raise Mismatch("GET /users/", expected=f"user {user.id} in the list", actual=f"ids {ids[-10:]}")
+            raise Mismatch(
+                "GET /users/", expected=f"user {user.id} in the list", actual=f"ids {ids[-10:]}"
+            )
     for row in rows:
         if row.get("id") == created[0].id:
             expect_equal(row.get("email"), created[0].email, "GET /users/ row email")
 
 
 @READ
-@pytest.mark.parametrize("params", [
-    pytest.param({"skip": -1}, id="skip-negative"),
-    pytest.param({"limit": 0}, id="limit-0"),
-    pytest.param({"limit": 101}, id="limit-101"),
-    pytest.param({"limit": -5}, id="limit-negative"),
-    pytest.param({"skip": "abc"}, id="skip-not-int"),
-    pytest.param({"limit": "ten"}, id="limit-not-int"),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"skip": -1}, id="skip-negative"),
+        pytest.param({"limit": 0}, id="limit-0"),
+        pytest.param({"limit": 101}, id="limit-101"),
+        pytest.param({"limit": -5}, id="limit-negative"),
+        pytest.param({"skip": "abc"}, id="skip-not-int"),
+        pytest.param({"limit": "ten"}, id="limit-not-int"),
+    ],
+)
 def test_list_users_pagination_bounds_are_422(client, params):
     """GET /users/ must answer 422 when skip < 0, limit < 1, limit > 100 or they are not integers."""
     r = client.get("/users/", params=params)
@@ -195,7 +221,9 @@ def test_list_users_skip(client, api):
     ids = [row["id"] for row in expect_json(r)]
     r = client.get("/users/", params={"skip": 1, "limit": 2})
     expect_status(r, 200)
-    expect_equal([row.get("id") for row in expect_json(r)], ids[1:3], "GET /users/?skip=1&limit=2 ids")
+    expect_equal(
+        [row.get("id") for row in expect_json(r)], ids[1:3], "GET /users/?skip=1&limit=2 ids"
+    )
 
 
 @READ

@@ -16,9 +16,7 @@ Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-@router.post(
-    "/", response_model=UserOut, responses=errors(400)
-)
+@router.post("/", response_model=UserOut, responses=errors(400))
 async def create_user(payload: UserCreate, session: SessionDep) -> User:
     email_taken = HTTPException(status.HTTP_400_BAD_REQUEST, "Email already registered")
     if await crud.get_user_by_email(session, payload.email) is not None:
