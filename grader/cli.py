@@ -172,11 +172,7 @@ def check(
     for (found from its .grader.yaml). Exit 0: all pass; 1: some fail; 2: the check could not run."""
     from grader.assignment import find_marker
 
-    try:
-        root, assignment = find_marker(path)
-    except GraderFault as exc:
-        console.print(f"[bold yellow]cannot check:[/] {exc}")
-        raise typer.Exit(EXIT_FAULT) from None
+    root, assignment = find_marker(path)
     out = out or root / SELF_CHECK_DIR
     # your own code on your machine: the host firewall (for graders of others' code) is not required
     result = _run(
@@ -207,10 +203,7 @@ def _run(**kwargs: Any) -> Result:
     _interruptible()
     try:
         return run_grade(**kwargs, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
-    except GraderFault as exc:
-        console.print(f"[bold yellow]not graded:[/] {exc}")
-        raise typer.Exit(EXIT_FAULT) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
         console.print(
             "[yellow]interrupted: nothing graded; containers, processes and networks removed[/]"
         )
@@ -356,20 +349,16 @@ def batch(
                 info=f"done {done} · not passing {failed} · remaining {remaining}",
             )
 
-        try:
-            latest = run_batch(
-                source=source,
-                assignment=assignment,
-                out=out,
-                jobs=jobs,
-                seed=seed,
-                extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
-                timeout=build_timeout + deadline + 300,  # + services, start, cleanup
-                progress=progress,
-            )
-        except GraderFault as exc:
-            console.print(f"[red]{exc}[/]")
-            raise typer.Exit(EXIT_FAULT) from None
+        latest = run_batch(
+            source=source,
+            assignment=assignment,
+            out=out,
+            jobs=jobs,
+            seed=seed,
+            extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
+            timeout=build_timeout + deadline + 300,  # + services, start, cleanup
+            progress=progress,
+        )
     not_graded = [s for s, e in latest.items() if e["status"] == "not_graded"]
     console.print(
         f"{len(latest)} submissions; class summary: {out / 'index.html'}; gradebook: {out / 'grades.csv'}"
@@ -391,11 +380,7 @@ def setup(
     firewall rules, base images."""
     from grader import machine
 
-    try:
-        machine.setup(for_tests=for_tests, log=console.print)
-    except GraderFault as exc:
-        console.print(f"[red]setup failed:[/] {exc}")
-        raise typer.Exit(EXIT_FAULT) from None
+    machine.setup(for_tests=for_tests, log=console.print)
 
 
 @firewall_app.command("install")
@@ -412,11 +397,7 @@ def firewall_install(
     """Install the rules (root; idempotent). An isolated grade refuses to run without them."""
     from grader import firewall
 
-    try:
-        firewall.install(allow=allow, log=console.print)
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
+    firewall.install(allow=allow, log=console.print)
 
 
 @firewall_app.command("check")
@@ -424,11 +405,7 @@ def firewall_check() -> None:
     """Exit 0 when the rules are in place, 2 (with what is missing) when not."""
     from grader import firewall
 
-    try:
-        missing = firewall.check()
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
+    missing = firewall.check()
     for problem in missing:
         console.print(f"[red]missing:[/] {problem}")
     if missing:
@@ -459,11 +436,7 @@ def demo(
     )
     faults = 0
     for name in ids:
-        try:
-            spec = load(name)
-        except GraderFault as exc:
-            console.print(f"[red]{exc}[/]")
-            raise typer.Exit(EXIT_FAULT) from None
+        spec = load(name)
         repo = spec.dir.parent.parent
         samples = [
             (kind, repo / kind / spec.id) for kind in ("reference_solution", "student_template")
@@ -504,9 +477,6 @@ def cleanup(
     try:
         client = engine.connect()
         reaped = engine.cleanup(client, run) if run is not None else engine.reap_orphans(client)
-    except GraderFault as exc:
-        console.print(f"[yellow]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
     except engine.ENGINE_ERRORS as exc:
         console.print(f"[yellow]the Docker engine failed: {engine.failure(exc)}[/]")
         raise typer.Exit(EXIT_FAULT) from None
@@ -548,18 +518,14 @@ def build_offline(
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
     from grader import offline
 
-    try:
-        built = offline.build_offline_images(
-            python_tag=python_tag,
-            postgres_tag=postgres_tag,
-            ca_bundle=ca_bundle or offline.DEFAULT_CA_BUNDLE,
-            mirror=mirror,
-            force=force,
-            log=console.print,
-        )
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
+    built = offline.build_offline_images(
+        python_tag=python_tag,
+        postgres_tag=postgres_tag,
+        ca_bundle=ca_bundle or offline.DEFAULT_CA_BUNDLE,
+        mirror=mirror,
+        force=force,
+        log=console.print,
+    )
     console.print(f"built: {', '.join(built) or 'nothing (all present; --force rebuilds)'}")
 
 
@@ -576,11 +542,7 @@ def add_ca(
     """Make an image trust a CA bundle (behind a TLS-intercepting proxy): sets PIP_CERT too."""
     from grader import offline
 
-    try:
-        console.print(offline.add_ca_bundle(image=image, ca_bundle=ca_bundle, tag=tag))
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
+    console.print(offline.add_ca_bundle(image=image, ca_bundle=ca_bundle, tag=tag))
 
 
 @gradescope_app.command("bundle")
@@ -597,13 +559,19 @@ def gradescope_bundle(
     Gradescope has no Docker engine: submissions are graded in local mode."""
     from grader import gradescope
 
-    try:
-        path = gradescope.bundle(assignment=assignment, out=out, seed=seed)
-    except GraderFault as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_FAULT) from None
+    path = gradescope.bundle(assignment=assignment, out=out, seed=seed)
     console.print(f"wrote {path}: upload it as the assignment's autograder (Ubuntu base image)")
 
 
+def main() -> None:
+    """The `grader` command. A grader fault (the grader or its machine failed, never the student)
+    maps to its exit code here, once, whichever command raised it."""
+    try:
+        app()
+    except GraderFault as exc:
+        console.print(f"[bold yellow]not done, the grader's fault:[/] {exc}", highlight=False)
+        raise SystemExit(EXIT_FAULT) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()
