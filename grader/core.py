@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +54,42 @@ def free_port() -> int:
 def with_database(url: str, name: str) -> str:
     """The same server's URL for database `name` (user, host and query kept)."""
     return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a lone surrogate (an answer's JSON may hold "\\ud800") becomes
+    its escape, so no writer of a result fails on what an app answered."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def scrub(value: Any, seen: set[int] | None = None) -> Any:
+    """Every string inside `value` (dataclasses, dicts, lists; in place, identities kept) made
+    `printable`; returns `value`."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return value
+    seen.add(id(value))
+    if is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            inner = getattr(value, f.name)
+            if isinstance(inner, str):
+                object.__setattr__(value, f.name, printable(inner))
+            else:
+                scrub(inner, seen)
+    elif isinstance(value, dict):
+        for key in list(value):
+            inner = value.pop(key)
+            value[printable(key) if isinstance(key, str) else key] = (
+                printable(inner) if isinstance(inner, str) else scrub(inner, seen)
+            )
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            value[i] = printable(inner) if isinstance(inner, str) else scrub(inner, seen)
+    return value
 
 
 def cap(text: str, limit: int = BODY_CAP) -> str:

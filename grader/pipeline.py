@@ -22,7 +22,15 @@ from grader import build, engine, firewall, local, reference, report, run, servi
 from grader.assignment import Assignment
 from grader.causes import root_causes
 from grader.checks import Context, run_checks
-from grader.core import GraderFault, MigrateRun, Outcome, Result, Status, SubmissionRejected
+from grader.core import (
+    GraderFault,
+    MigrateRun,
+    Outcome,
+    Result,
+    Status,
+    SubmissionRejected,
+    scrub,
+)
 from grader.score import categories, score_items
 
 Log = Callable[[str], None]
@@ -427,6 +435,7 @@ def grade(
             else (f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
         )
     timings["total"] = round(time.monotonic() - begin, 2)
+    scrub(result)  # what apps answered, made writable by every output format
     if out is not None:
         report.write(result, out)
     return result

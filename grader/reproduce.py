@@ -790,7 +790,10 @@ def _dynamic(parts: Parts) -> bool:
 
 
 def _comment(text: str) -> str:
-    return " ".join(text.split())
+    """`text` on one comment line: whitespace folded, other control characters (a NUL makes the
+    script unreadable to Python) escaped."""
+    folded = " ".join(text.split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
 
 
 def file_name(name: str) -> str:

@@ -229,3 +229,17 @@ def test_host_healthy_and_nothing_left_running(
     # this batch's runs only: a grade running beside the suite on the same engine is not ours
     journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
     assert not leftovers(docker_client, runs={e["run_id"] for e in journal})
+
+
+def test_answers_no_utf8_writer_accepts_are_graded(
+    graded: tuple[Path, dict[str, dict[str, str]]],
+) -> None:
+    """A lone surrogate in an answer's JSON reaches expected/actual texts and reproducer scripts:
+    the grade is still written (escaped), never "not graded"."""
+    out, rows = graded
+    assert rows["surrogate-answers"]["status"] == "graded"
+    # builds, starts, the /hello test that sends nothing; the greeting is wrong
+    assert rows["surrogate-answers"]["score"] == "75"
+    hello = next(i for i in _full(out, "surrogate-answers")["items"] if i["id"] == "hello")  # type: ignore[union-attr]
+    assert "\\ud800" in json.dumps(hello), "kept, as its escape"
+    assert "greeting" in (out / "surrogate-answers" / "report.html").read_text()
