@@ -106,6 +106,12 @@ class Assignment(_Model):
         for item in self.items:
             if item.category not in cats:
                 raise ValueError(f"item {item.id!r}: unknown category {item.category!r}")
+        used = {i.check for i in self.items}
+        if used & {"schemathesis", "differential"} and "contract" not in used:
+            raise ValueError(
+                "fuzzing and differential items credit only operations that a passing contract "
+                "test showed working: the rubric needs a contract item"
+            )
         points = sum(i.points for i in self.items)
         if abs(points - self.total) > 1e-6:
             raise ValueError(f"rubric points sum to {points}, not {self.total}")

@@ -1,10 +1,12 @@
 """Points only for behaviour that was exercised (grader.checks.exercised): an operation counts as
-implemented once it answered a valid request with a documented success status and a body its
-documented schema accepts; fuzzing and differential items credit nothing else.
+implemented only when a contract test that passed sent it a valid request answered with a
+documented success status and a body its documented schema accepts; fuzzing and differential items
+credit nothing else.
 
-Fast unit tests first (the spec logic; fuzzing an in-process app), then real Docker grades: both
-bundled starter repos, and a catch-all app that answers `200 {}` to everything, score 0 in
-robustness and say why; a correct app of the same tiny assignment keeps full marks."""
+Fast unit tests first (the spec logic, which contract tests count), then real Docker grades: both
+bundled starter repos, a catch-all app that answers `200 {}` to everything, and a mock with no
+logic that answers every valid request a static schema-valid body, score 0 in robustness and say
+why; a correct app of the same tiny assignment keeps full marks."""
 
 from __future__ import annotations
 
@@ -17,14 +19,15 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from conftest import ROOT
 from docker import DockerClient
 
 from grader.checks.exercised import Api, Credit
-from grader.checks.fuzz import Finding, FuzzReport, run_fuzz
-from grader.core import Exchange, Result, Status
+from grader.checks.fuzz import Finding, FuzzReport
+from grader.core import Exchange, Outcome, Result, Status
 from grader.pipeline import grade
 
 # A tiny assignment: notes with a health route. `$ref`s everywhere, as real specs have them.
@@ -206,8 +209,7 @@ def test_only_a_valid_request_counts() -> None:
     assert API.succeeded([ex("GET", "/notes/3?fields=2&other=x", 200, note)]) == {
         "GET /notes/{note_id}"
     }
-    traces = {"t1": invalid, "t2": [ex("GET", "/notes/%33", 200, note)]}
-    assert API.succeeded(traces) == {"GET /notes/{note_id}"}
+    assert API.succeeded([*invalid, ex("GET", "/notes/%33", 200, note)]) == {"GET /notes/{note_id}"}
 
 
 def test_openapi_3_0_nullable() -> None:
@@ -218,6 +220,39 @@ def test_openapi_3_0_nullable() -> None:
         "GET /notes/{note_id}"
     }
     assert API.succeeded([ex("GET", "/notes/1", 200, {"id": 1, "text": None})]) == set()
+
+
+def contract_test(name: str, *, passed: bool, **how: Any) -> Outcome:
+    return Outcome(check="contract", name=name, item="notes", passed=passed, **how)
+
+
+def test_only_contract_tests_that_passed_count() -> None:
+    """The same schema-valid success counts in a test that passed, and not in one that failed,
+    was blocked by a step before its check, or was skipped: a static body passes the per-exchange
+    test, the behaviour checks are what tell it from a working operation."""
+    created = ex("POST", "/notes", 201, {"id": 1, "text": "x"}, sent={"text": "hi"})
+    read = ex("GET", "/notes/1", 200, {"id": 1, "text": "x"})
+    traces = {"t_create": [created], "t_read": [read]}
+    assert API.succeeded([created, read]) == {"POST /notes", "GET /notes/{note_id}"}
+    for failed in (  # (a) failed: "x" is not the text sent; (c) blocked by a step; skipped
+        contract_test("t_create", passed=False, message="expected text 'hi', got 'x'"),
+        contract_test("t_create", passed=False, blocked_by="could not create a note"),
+        contract_test("t_create", passed=True, skipped=True),
+    ):
+        assert API.implemented(traces, [failed]) == set(), failed
+    # (b) passed: its success counts; only its own exchanges do
+    passed = contract_test("t_read", passed=True)
+    assert API.implemented(traces, [passed]) == {"GET /notes/{note_id}"}
+    both = [passed, contract_test("t_create", passed=False)]
+    assert API.implemented(traces, both) == {"GET /notes/{note_id}"}
+    # (c) blocked, even if marked passed (the plugin never marks a blocked test so)
+    blocked = contract_test("t_read", passed=True, blocked_by="could not log in")
+    assert API.implemented(traces, [blocked]) == set()
+    # two tests of one name (in two files): the traces hold one of them, so both must pass
+    twins = [passed, contract_test("t_read", passed=False)]
+    assert API.implemented(traces, twins) == set()
+    # a test without traces (it sent nothing) shows nothing
+    assert API.implemented({}, [passed]) == set()
 
 
 def test_fuzz_outcomes_credit_implemented_operations_only() -> None:
@@ -242,7 +277,6 @@ def test_fuzz_outcomes_credit_implemented_operations_only() -> None:
         },
         failed={"not_a_server_error": ["GET /notes/latest"]},
         operations=ops,
-        succeeded=["GET /health", "GET /notes/{note_id}"],
     )
     items = {
         "not_a_server_error": "fuzz",
@@ -263,15 +297,11 @@ def test_fuzz_outcomes_credit_implemented_operations_only() -> None:
     ]
     message = got[("stateful", "POST /notes · not credited")].message
     assert message.startswith(
-        "not credited: POST /notes never succeeded (no documented success "
-        "answer to a valid request in the contract tests or fuzzing)"
+        "not credited: POST /notes never succeeded in a contract test that passed: "
+        "use_after_free found nothing wrong"
     )
-    # by default, what fuzzing itself saw succeed (here the health route too: nothing is given)
-    default = {o.name for o in report.outcomes(items) if o.passed}
-    assert default == {
-        "GET /health · not_a_server_error, status_code_conformance",
-        "GET /notes/{note_id} · not_a_server_error, status_code_conformance",
-    }
+    # by default nothing is implemented: fuzzing's own successes are no evidence
+    assert not any(o.passed for o in report.outcomes(items))
     credit = Credit.of({"GET /notes/{note_id}"}, given={"GET /health"})
     assert credit.missing(["GET /health", "POST /notes", "GET /notes/{note_id}"]) == ["POST /notes"]
     assert not credit.at_stake(["GET /health"]) and credit.at_stake(["POST /notes"])
@@ -283,9 +313,11 @@ APP = """
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODE = "%(mode)s"  # correct | inverted (succeeds only when the request is invalid) | catch-all
+# correct | static (checks each request like the correct app, answers every valid one the same
+# schema-valid body: no logic, no storage) | catch-all (200 {} to everything)
+MODE = "%(mode)s"
 NOTES = {}
-SENT = {"success": 0}
+STATIC = {"id": 1, "text": "x"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -294,8 +326,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, status, body, **headers):
         data = json.dumps(body).encode()
-        if 200 <= status < 300:
-            SENT["success"] += 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -315,11 +345,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"status": "ok"})
         if path.startswith("/notes/") and path.count("/") == 2:
             raw = path[len("/notes/"):]
-            valid = raw.isascii() and raw.lstrip("-").isdigit()
-            if MODE == "inverted":
-                return self.answer(200, {"id": 1, "text": "x"}) if not valid else self.answer(404, {})
-            if not valid:
+            if not (raw.isascii() and raw.lstrip("-").isdigit()):
                 return self.answer(422, {"detail": "note_id must be an integer"})
+            if MODE == "static":
+                return self.answer(200, STATIC)
             if int(raw) in NOTES:
                 return self.answer(200, {"id": int(raw), "text": NOTES[int(raw)]})
             return self.answer(404, {"detail": "Note not found"})
@@ -336,12 +365,11 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             note = None
         text = note.get("text") if isinstance(note, dict) else None
-        valid = (isinstance(text, str) and 1 <= len(text) <= 20
-                 and "json" in (self.headers.get("Content-Type") or ""))
-        if MODE == "inverted":
-            return self.answer(201, {"id": 1, "text": "x"}) if not valid else self.answer(422, {})
-        if not valid:
+        if not (isinstance(text, str) and 1 <= len(text) <= 20
+                and "json" in (self.headers.get("Content-Type") or "")):
             return self.answer(422, {"detail": "invalid note"})
+        if MODE == "static":
+            return self.answer(201, STATIC)
         NOTES[len(NOTES) + 1] = text
         self.answer(201, {"id": len(NOTES), "text": text})
 
@@ -358,7 +386,7 @@ if __name__ == "__main__":
     ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 """
 
-# only the operations both apps know (the spec above also tests matching and request bodies)
+# only the operations the apps know (the spec above also tests matching and request bodies)
 NOTES_SPEC = yaml.safe_load(SPEC)
 for gone in ("/notes/latest", "/login"):
     del NOTES_SPEC["paths"][gone]
@@ -366,57 +394,37 @@ del NOTES_SPEC["paths"]["/notes/{note_id}"]["get"]["parameters"][1]
 
 
 @contextmanager
-def serve(mode: str) -> Iterator[tuple[str, dict[str, int]]]:
-    """The app of `mode` in this process: its base URL and its count of success answers."""
+def serve(mode: str) -> Iterator[str]:
+    """The app of `mode` in this process: its base URL."""
     namespace: dict[str, Any] = {"__name__": "notes_app"}
     exec(APP % {"mode": mode}, namespace)
     server = ThreadingHTTPServer(("127.0.0.1", 0), namespace["Handler"])
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", namespace["SENT"]
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
 
 
-def fuzz(mode: str, spec: Path) -> tuple[FuzzReport, int]:
-    with serve(mode) as (base_url, sent):
-        report = run_fuzz(
-            spec=spec,
-            base_url=base_url,
-            seed=3,
-            max_examples=10,
-            checks=[
-                "not_a_server_error",
-                "status_code_conformance",
-                "negative_data_rejection",
-                "ensure_resource_availability",
-            ],
-            stateful=True,
-            max_steps=5,
+def test_the_static_mock_answers_documented_successes() -> None:
+    """What makes the static mock a real attack: each valid request gets a documented success
+    with a schema-valid body, the evidence one success used to be."""
+    with serve("static") as base_url, httpx.Client(base_url=base_url) as http:
+        answers = [http.post("/notes", json={"text": "hi"}), http.get("/notes/5")]
+    exchanges = [
+        Exchange(
+            method=a.request.method,
+            url=str(a.request.url),
+            request_headers=dict(a.request.headers),
+            request_body=a.request.content.decode() or None,
+            status=a.status_code,
+            response_headers=dict(a.headers),
+            response_body=a.text,
         )
-        return report, sent["success"]
-
-
-@pytest.fixture(scope="module")
-def notes_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("notes") / "openapi.yaml"
-    path.write_text(yaml.safe_dump(NOTES_SPEC), encoding="utf-8")
-    return path
-
-
-def test_fuzzing_counts_positive_cases_only(notes_spec: Path) -> None:
-    """An app that answers a valid-looking success only to invalid requests (negative cases)
-    implements nothing; the correct app implements every operation, found by fuzzing alone."""
-    inverted, successes = fuzz("inverted", notes_spec)
-    assert successes > 0, "the inverted app never answered a success: the test proves nothing"
-    assert inverted.succeeded == ["GET /health"]
-    correct, _ = fuzz("correct", notes_spec)
-    assert correct.succeeded == ["GET /health", "GET /notes/{note_id}", "POST /notes"]
-    assert not correct.findings, correct.findings
-    catch_all, successes = fuzz("catch-all", notes_spec)
-    assert successes > 0 and catch_all.succeeded == []
-    assert all(not o.passed for o in catch_all.outcomes("fuzz"))
+        for a in answers
+    ]
+    assert Api(NOTES_SPEC).succeeded(exchanges) == {"POST /notes", "GET /notes/{note_id}"}
 
 
 # --- real Docker grades -------------------------------------------------------------------------
@@ -447,7 +455,7 @@ def test_starter_repos_score_nothing_in_robustness(
     points, lines = _robustness(result)
     assert points == 0, [(i.id, i.points) for i in result.items if i.category == "robustness"]
     assert any(line.startswith("schemathesis: not credited: ") for line in lines), lines
-    assert any("never succeeded (no documented success answer" in line for line in lines)
+    assert any("never succeeded in a contract test that passed" in line for line in lines)
     if assignment == "fastapi-db-auth":  # 401s and 422s that match the reference's
         assert any(line.startswith("differential: not credited: ") for line in lines), lines
         stateful = next(i for i in result.items if i.id == "fuzz-stateful")
@@ -511,7 +519,10 @@ def _notes_assignment(root: Path) -> Path:
         def test_create_and_read(client):
             created = client.post("/notes", json={"text": "hi"})
             expect_status(created, 201)
-            expect_status(client.get(f"/notes/{created.json()['id']}"), 200)
+            assert created.json()["text"] == "hi"
+            read = client.get(f"/notes/{created.json()['id']}")
+            expect_status(read, 200)
+            assert read.json() == created.json()
 
         def test_empty_text_is_422(client):
             expect_status(client.post("/notes", json={"text": ""}), 422)
@@ -533,19 +544,22 @@ def _app(root: Path, mode: str) -> Path:
     return root
 
 
-@pytest.mark.docker
-def test_a_catch_all_app_scores_nothing_in_robustness(
-    docker_client: DockerClient, tmp_path: Path
-) -> None:
-    """`200 {}` to everything: no 5xx, nothing "wrong" in many checks, and nothing implemented.
-    The correct app of the same assignment keeps every robustness point."""
-    spec = _notes_assignment(tmp_path / "notes")
+@pytest.fixture(scope="module")
+def notes(docker_client: DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny assignment; its correct app (the reference) keeps every point."""
+    spec = _notes_assignment(tmp_path_factory.mktemp("assignment") / "notes")
     correct = grade(submission_path=spec / "reference", assignment=spec)
     assert correct.status is Status.GRADED, correct.reason
     assert correct.score == 100, [
         (i.id, [o.message for o in i.failures][:2]) for i in correct.items if not i.passed
     ]
-    result = grade(submission_path=_app(tmp_path / "catch-all", "catch-all"), assignment=spec)
+    return spec
+
+
+@pytest.mark.docker
+def test_a_catch_all_app_scores_nothing_in_robustness(notes: Path, tmp_path: Path) -> None:
+    """`200 {}` to everything: no 5xx, nothing "wrong" in many checks, and nothing implemented."""
+    result = grade(submission_path=_app(tmp_path / "catch-all", "catch-all"), assignment=notes)
     assert result.status is Status.GRADED, result.reason
     assert {i.id for i in result.items if i.passed} == {"builds", "starts"}
     points, lines = _robustness(result)
@@ -553,3 +567,24 @@ def test_a_catch_all_app_scores_nothing_in_robustness(
     assert any(
         line.startswith("schemathesis: not credited: POST /notes never succeeded") for line in lines
     ), lines
+
+
+@pytest.mark.docker
+def test_a_static_mock_scores_nothing_in_robustness(notes: Path, tmp_path: Path) -> None:
+    """The static mock (no logic): fuzzing finds nothing wrong with its documented successes, and
+    its 422 to an empty note matches the reference's; but the only contract tests it passes show
+    no operation working (the 422's), so no fuzz or differential item earns anything."""
+    result = grade(submission_path=_app(tmp_path / "static", "static"), assignment=notes)
+    assert result.status is Status.GRADED, result.reason
+    items = {i.id: i for i in result.items}
+    passed = {o.name for o in items["notes"].outcomes if o.passed}
+    assert passed == {"test_health", "test_empty_text_is_422"}, passed
+    robustness = {i.id: i.points for i in result.items if i.category == "robustness"}
+    assert robustness == dict.fromkeys(robustness, 0) and len(robustness) == 4, robustness
+    _, lines = _robustness(result)
+    for check in ("schemathesis", "differential"):
+        said = f"{check}: not credited: POST /notes never succeeded in a contract test that passed"
+        assert any(line.startswith(said) for line in lines), lines
+    # fuzzing did judge it: its checks found nothing wrong on POST /notes
+    fuzzed = [o for o in items["fuzz-no-server-errors"].outcomes if o.name.startswith("POST ")]
+    assert [o.name for o in fuzzed] == ["POST /notes · not credited"], fuzzed

@@ -300,11 +300,12 @@ def test_finds_the_bug_and_leaves_correct_operations_alone(spec: Path, hooks: Pa
     assert "GET /me" in report.clean("ignored_auth")
     assert "GET /me" in report.clean("response_schema_conformance")
     assert not report.errors, report.errors
-    # every operation answered a valid request with a documented success (stateful: a real note id)
-    assert report.succeeded == sorted(report.operations)
 
-    # partial credit: clean (operation, check) pairs pass, findings fail
-    outcomes = report.outcomes({"not_a_server_error": "fuzz-no-server-errors"})
+    # partial credit: clean (operation, check) pairs pass (where the contract suite showed the
+    # operation working: here all of them), findings fail
+    outcomes = report.outcomes(
+        {"not_a_server_error": "fuzz-no-server-errors"}, implemented=report.operations
+    )
     assert {o.name for o in outcomes if o.passed} >= {"GET /square · not_a_server_error"}
     assert [o.name for o in outcomes if not o.passed] == ["GET /inverse · not_a_server_error · 500"]
 
@@ -328,12 +329,12 @@ def test_without_auth_the_protected_operation_is_never_accepted(spec: Path) -> N
     # no provider: /me only ever answers 401, which the spec allows - no false positive from the grader
     assert ("GET /me", "not_a_server_error", 500) not in [f.key for f in report.findings]
     assert "GET /inverse" in report.failed["not_a_server_error"]
-    # ...and nothing that works was checked there: what found nothing on it earns nothing
-    assert "GET /me" not in report.succeeded and "GET /square" in report.succeeded
-    outcomes = {o.name: o for o in report.outcomes("fuzz")}
+    # ...and nothing that works was checked there: what found nothing on it earns nothing unless
+    # the contract suite showed it working (here GET /square only)
+    outcomes = {o.name: o for o in report.outcomes("fuzz", implemented={"GET /square"})}
     assert outcomes["GET /me · not credited"].passed is False
     assert outcomes["GET /me · not credited"].message.startswith(
-        "not credited: GET /me never succeeded"
+        "not credited: GET /me never succeeded in a contract test that passed"
     )
     assert outcomes["GET /square · " + ", ".join(sorted(CHECKS))].passed
 

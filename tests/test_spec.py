@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 
 from grader import assignment as assignment_mod
 from grader.checks.contract import ContractPlugin
-from grader.core import Target
+from grader.core import GraderFault, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "fastapi-db-auth"
@@ -258,3 +259,16 @@ def test_every_test_explains_itself(collected: list[tuple[str, str | None, str]]
     """The docstring is what a student reads when the test fails."""
     bare = [nodeid for nodeid, _, doc in collected if not doc]
     assert not bare, "tests without a docstring:\n" + "\n".join(bare)
+
+
+def test_fuzzing_without_contract_items_fails_at_load(tmp_path: Path) -> None:
+    """Fuzzing credits only operations a passing contract test showed working: a rubric with a
+    schemathesis item and no contract item is refused when loaded, before any build."""
+    raw = yaml.safe_load((SPEC_PATH.parent / "assignment.yaml").read_text())
+    raw["items"] = [i for i in raw["items"] if i["check"] != "contract"]
+    raw["total"] = sum(i["points"] for i in raw["items"])
+    folder = tmp_path / "no-contract"
+    shutil.copytree(SPEC_PATH.parent, folder, ignore=shutil.ignore_patterns("examples", "tests"))
+    (folder / "assignment.yaml").write_text(yaml.safe_dump({**raw, "reference": None}))
+    with pytest.raises(GraderFault, match="needs a contract item"):
+        assignment_mod.load(folder)

@@ -36,8 +36,8 @@ class Context:
     # filled by the contract check, read by the ones after it (registration order)
     traces: dict[str, list[Exchange]] = field(default_factory=dict)
     contract_outcomes: list[Outcome] = field(default_factory=list)
-    # spec operations the app answered with a documented success (checks/exercised.py), from every
-    # contract test (hidden ones too: only the operations' names are kept) and fuzzing
+    # spec operations that answered with a documented success in a contract test that passed
+    # (checks/exercised.py), every one counted (hidden ones too: only the operations' names are kept)
     implemented: set[str] = field(default_factory=set)
 
 

@@ -189,7 +189,7 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     graded = {o.name for o in outcomes if o.item in wanted}
     ctx.traces.update({name: t for name, t in run.traces.items() if name in graded})
     ctx.contract_outcomes = outcomes
-    ctx.implemented |= Api.load(ctx.assignment.spec_path).succeeded(run.traces)
+    ctx.implemented |= Api.load(ctx.assignment.spec_path).implemented(run.traces, outcomes)
     known = {i.id for i in ctx.assignment.items if i.check == "contract"}
     unknown = sorted({o.item or "(none)" for o in outcomes} - known)
     if unknown:
@@ -199,10 +199,22 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     return [o for o in outcomes if o.item in wanted]
 
 
+def _after_contract(ctx: Context, name: str) -> None:
+    """Checks that credit only operations a passing contract test showed working (`ctx.implemented`)
+    would silently earn nothing without the contract suite's run before them."""
+    if not ctx.contract_outcomes:
+        raise GraderFault(
+            f"the {name} check credits only operations that worked in contract tests: "
+            "the graded rubric items need a contract item with tests"
+        )
+
+
 @check("schemathesis")
 def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
-    """One fuzzing run with the union of the items' checks; each check scores the item naming it."""
+    """One fuzzing run with the union of the items' checks; each check scores the item naming it,
+    credited only where the operations work (`ctx.implemented`: needs `contract`)."""
     assert ctx.target is not None
+    _after_contract(ctx, "schemathesis")
     owner: dict[str, str] = {}
     for item in items:
         for name in item.options.get("checks", []):
@@ -226,7 +238,6 @@ def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
         guard=ctx.target.guard,
         local_address=ctx.target.local_address,
     )
-    ctx.implemented.update(report.succeeded)
     given = Api.load(ctx.assignment.spec_path).at_path(ctx.assignment.runtime.health_path)
     return report.outcomes(owner, implemented=ctx.implemented, given=given)
 
@@ -241,6 +252,7 @@ def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
             "the differential check needs the reference solution (`reference:` in assignment.yaml)"
         )
     assert ctx.target is not None
+    _after_contract(ctx, "differential")
     mine = mask(ctx.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
     api = Api.load(ctx.assignment.spec_path)
     credit = Credit.of(ctx.implemented, api.at_path(ctx.assignment.runtime.health_path))

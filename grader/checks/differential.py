@@ -10,10 +10,11 @@ every field of the reference's body present with an equal (normalised) value —
 key order are free; error bodies are not compared (their texts are often free).
 
 A test whose answers match earns credit only for behaviour that was exercised
-(`grader.checks.exercised`): every spec operation it reached (in either run) must be implemented,
-else it fails "not credited" naming those that never succeeded (a starter's 404s and 422s match the
-reference's, and prove nothing). A test that reached no operation but the given ones (the health
-path's) compares nothing the assignment asks for: it is left out.
+(`grader.checks.exercised`): every spec operation it reached (in either run) must be implemented
+(have succeeded in a contract test that passed), else it fails "not credited" naming those that
+did not (a starter's 404s and 422s match the reference's, and prove nothing). A test that reached
+no operation but the given ones (the health path's) compares nothing the assignment asks for: it
+is left out.
 """
 
 from __future__ import annotations

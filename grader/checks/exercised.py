@@ -2,13 +2,15 @@
 (fuzzing, the differential comparison) give credit only for behaviour that was exercised.
 
 An operation ("POST /things/", a path template of the assignment's `openapi.yaml` and a method)
-counts as implemented once the app answered a valid request to it with a success status the spec
-documents for it (a 2xx listed under its `responses`) and a body that the documented schema of that
-response accepts: a catch-all app that answers `200 {}` to everything implements nothing. The
-evidence comes from the contract tests' exchanges (`Api.succeeded`: the request is checked against
-the operation's parameters and JSON or form body) and from fuzzing's positive-mode cases
-(`grader.checks.fuzz`). Operations at the runtime's health path are "given": the `start` item
-scores them, and a starter repo ships them, so they neither earn nor block robustness credit.
+counts as implemented only when a contract test that passed (not failed, not blocked by a step,
+not skipped) sent it a valid request (its parameters and JSON or form body as the operation
+documents them) and got a success status the spec documents for it (a 2xx listed under its
+`responses`) with a body that the documented schema of that response accepts (a catch-all app's
+`200 {}` is no success). A success alone proves nothing either: an app with no logic can answer
+each operation a static schema-valid body, so a success counts only inside a test whose checks of
+the behaviour passed. Fuzzing adds no evidence for that reason: it judges answers by status and
+schema. Operations at the runtime's health path are "given": the `start` item scores them, and a
+starter repo ships them, so they neither earn nor block robustness credit.
 
 Everything comes from the spec; schemas are checked with `jsonschema`, the spec's `$ref`s resolved
 in place (OpenAPI 3.0's `nullable` rewritten to JSON Schema first).
@@ -33,16 +35,16 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-from grader.core import CUT, Exchange, GraderFault
+from grader.core import CUT, Exchange, GraderFault, Outcome
 
 _BASE = "urn:api-grader:spec"  # the spec's URI for `$ref` resolution; never fetched
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_WHY = "no documented success answer to a valid request in the contract tests or fuzzing"
 
 
 def not_credited(operations: Iterable[str]) -> str:
     """The report's words for operations whose clean results earn nothing."""
-    return f"not credited: {', '.join(sorted(set(operations)))} never succeeded ({_WHY})"
+    names = ", ".join(sorted(set(operations)))
+    return f"not credited: {names} never succeeded in a contract test that passed"
 
 
 @dataclass(frozen=True)
@@ -316,11 +318,9 @@ class Api:
             return self._valid(schema_pointer, form)
         return True  # multipart and other bodies: their media type is the evidence
 
-    def succeeded(self, traces: Mapping[str, list[Exchange]] | Iterable[Exchange]) -> set[str]:
-        """The operations that some exchange shows implemented (contract traces)."""
-        exchanges = (
-            [e for es in traces.values() for e in es] if isinstance(traces, Mapping) else traces
-        )
+    def succeeded(self, exchanges: Iterable[Exchange]) -> set[str]:
+        """The operations that some exchange shows answering a valid request with a documented
+        success (one piece of evidence; `implemented` says which exchanges count)."""
         found: set[str] = set()
         for ex in exchanges:
             op = self.operation(ex.method, ex.url)
@@ -335,9 +335,27 @@ class Api:
                 found.add(op.label)
         return found
 
+    def implemented(
+        self, traces: Mapping[str, list[Exchange]], outcomes: Iterable[Outcome]
+    ) -> set[str]:
+        """The operations that succeeded in the contract tests that passed: `traces` maps a test's
+        name to its exchanges, `outcomes` are the tests' results (named alike)."""
+        results = list(outcomes)
+        # a name two tests share (in two files) counts only if every one of them passed
+        doubtful = {o.name for o in results if not verified(o)}
+        return self.succeeded(
+            ex for o in results if o.name not in doubtful for ex in traces.get(o.name, ())
+        )
+
     def labels(self, exchanges: Iterable[Exchange]) -> set[str]:
         """The spec operations these requests reached (requests to no spec operation left out)."""
         return {op.label for ex in exchanges if (op := self.operation(ex.method, ex.url))}
+
+
+def verified(outcome: Outcome) -> bool:
+    """A contract test that checked what it set out to and passed: not failed, not blocked by a
+    step before its check, not skipped (a skipped test counts as passed but verified nothing)."""
+    return outcome.passed and not outcome.skipped and outcome.blocked_by is None
 
 
 def _typed(text: str) -> list[Any]:

@@ -14,9 +14,8 @@ Failures are deduplicated on (operation, check, status code) and sorted; each ke
 showed it as an `Exchange` (its `.curl()` replays it) and, for stateful failures, the curl commands
 of the earlier requests the failure needs. The report also says, per check, which operations were
 exercised and which of them failed, so the scorer can give partial credit — but only for operations
-the app implements (`grader.checks.exercised`): the report lists the operations whose positive-mode
-cases (data Schemathesis generated valid) got a documented success answer, and a check that found
-nothing on an operation that never succeeded earns nothing.
+the app implements, which the contract suite decides (`grader.checks.exercised`): a check that found
+nothing on an operation that never succeeded in a contract test that passed earns nothing.
 
 Every request (the engine's and a hooks file's) goes through the app's guard (`grader.appclient`):
 a total time each, a capped body, a breaker. An operation a request of which got no usable answer
@@ -41,7 +40,7 @@ from typing import Any
 import requests
 
 from grader import appclient
-from grader.checks.exercised import Api, Credit, not_credited
+from grader.checks.exercised import Credit, not_credited
 from grader.core import Exchange, GraderFault, Guard, Outcome, cap
 
 CHECK = "schemathesis"
@@ -157,8 +156,6 @@ class FuzzReport:
     seed: int = 0
     # operation -> why a request of it got no usable answer (or was not sent)
     unanswered: dict[str, str] = field(default_factory=dict)
-    # operations a positive-mode case of which got a documented success answer (sorted)
-    succeeded: list[str] = field(default_factory=list)
 
     def clean(self, check: str) -> list[str]:
         """Operations the check was evaluated on and never failed."""
@@ -169,7 +166,7 @@ class FuzzReport:
         self,
         items: Mapping[str, str] | str,
         *,
-        implemented: Collection[str] | None = None,
+        implemented: Collection[str] = (),
         given: Collection[str] = (),
     ) -> list[Outcome]:
         """Outcomes for the scorer: one per finding, and per rubric item and operation one for the
@@ -178,14 +175,14 @@ class FuzzReport:
         per operation, so an item's share follows the operations implemented.
 
         `items` is the rubric item for every check, or a mapping check -> rubric item
-        (checks absent from the mapping are left out). `implemented`: the operations the app is
-        known to implement (by default those this run saw succeed).
+        (checks absent from the mapping are left out). `implemented`: the operations the contract
+        suite showed working (`grader.checks.exercised`; none by default).
         """
 
         def item_for(check: str) -> str | None:
             return items if isinstance(items, str) else items.get(check)
 
-        credit = Credit.of(self.succeeded if implemented is None else implemented, given)
+        credit = Credit.of(implemented, given)
         clean: dict[tuple[str, str], list[str]] = {}
         for check in sorted(self.tested):
             item = item_for(check)
@@ -214,7 +211,8 @@ class FuzzReport:
                         passed=False,
                         message=f"{not_credited([operation])}: {', '.join(checks)} found nothing "
                         "wrong, but nothing that works was checked.",
-                        expected="a documented success answer to a valid request",
+                        expected="a documented success answer to a valid request, in a "
+                        "contract test that passed",
                     )
                 )
         for finding in self.findings:
@@ -248,7 +246,6 @@ class FuzzReport:
             "errors": self.errors,
             "requests": self.requests,
             "unanswered": self.unanswered,
-            "succeeded": self.succeeded,
         }
 
 
@@ -414,19 +411,15 @@ def _strip_noise(curl: str) -> str:
 
 @dataclass
 class _Collector:
-    api: Api
     findings: dict[tuple[str, str, int], Finding] = field(default_factory=dict)
     tested: dict[str, set[str]] = field(default_factory=dict)
     failed: dict[str, set[str]] = field(default_factory=dict)
     errors: set[str] = field(default_factory=set)
     requests: int = 0
     unanswered: dict[str, str] = field(default_factory=dict)
-    succeeded: set[str] = field(default_factory=set)
 
     def scenario(self, recorder: Any, phase: str) -> None:
         self.requests += len(recorder.interactions)
-        for case_id, node in recorder.cases.items():
-            self._success(node.value, recorder.interactions.get(case_id))
         for case_id, nodes in recorder.checks.items():
             node_case = recorder.cases.get(case_id)
             if node_case is None:
@@ -438,25 +431,6 @@ class _Collector:
                 if info is None or str(node.status) != "failure":
                     continue
                 self._failure(recorder, case_id, node.name, info, phase, case_operation)
-
-    def _success(self, case: Any, interaction: Any) -> None:
-        """Note the operation when a positive-mode case got a documented success answer. The mode
-        is Schemathesis's own judgement of the request (`case.meta`, revalidated after hooks)."""
-        response = getattr(interaction, "response", None)
-        if response is None:
-            return
-        meta = case.meta
-        if meta is None or not meta.generation.mode.is_positive:
-            return
-        request = interaction.request
-        operation = self.api.operation(request.method, request.uri)
-        if operation is None or operation.label in self.succeeded:
-            return
-        content_type = next(
-            (v[0] for k, v in response.headers.items() if k.lower() == "content-type" and v), None
-        )
-        if self.api.success(operation, response.status_code, content_type, response.content):
-            self.succeeded.add(operation.label)
 
     def _failure(
         self, recorder: Any, case_id: str, check: str, info: Any, phase: str, fallback: str
@@ -501,7 +475,6 @@ class _Collector:
             requests=self.requests,
             seed=seed,
             unanswered=dict(sorted(self.unanswered.items())),
-            succeeded=sorted(self.succeeded),
         )
 
 
@@ -551,7 +524,7 @@ def run_fuzz(
         stateful=stateful,
         max_steps=max_steps,
     )
-    collector = _Collector(Api.load(spec))
+    collector = _Collector()
     guard = guard or Guard(origin=base_url)
     with _isolated_globals(), _guarded_sessions(guard, local_address):
         providers: list[Any] = []
