@@ -5,7 +5,10 @@ module reads the last stage (with what it inherits from an earlier stage): its C
 or shell form; `sh -c "alembic upgrade head && exec uvicorn …"` chains of plain commands), its
 WORKDIR, and its COPY/ADD lines, which say which folder of the submission the WORKDIR holds. It
 recognises a plain uvicorn, gunicorn (uvicorn workers), `fastapi run` or `python -m …` server and
-says why anything else is not one. It runs nothing and knows no assignment.
+says why anything else is not one. The server's program is named by its name alone (`./uvicorn` or
+`/usr/local/bin/uvicorn` is `uvicorn`: local mode runs the virtual environment's), and the values of
+its options that are paths are marked for local mode to keep inside the submission. It runs nothing
+and knows no assignment.
 """
 
 from __future__ import annotations
@@ -25,6 +28,55 @@ _VAR = re.compile(r"\$\{(\w+)(?:(:?[-+])([^}]*))?\}|\$(\w+)")
 _HEREDOC = re.compile(r"<<-?\s*[\"']?(\w+)[\"']?")
 PYTHON = re.compile(r"^python(\d(\.\d+)?)?$")
 _PUNCTUATION = ";&|<>()"  # the shell's operators; only `&&` and `;` join plain commands
+# the servers' options whose values are paths (files or folders they read or write), as
+# uvicorn 0.54, gunicorn 27 and fastapi-cli name them (`--root-path` and the like are no paths)
+PATH_OPTIONS = {
+    "uvicorn": {
+        "--app-dir",
+        "--env-file",
+        "--log-config",
+        "--reload-dir",
+        "--ssl-keyfile",
+        "--ssl-certfile",
+        "--ssl-ca-certs",
+    },
+    "gunicorn": {
+        "--config",
+        "--chdir",
+        "--pythonpath",
+        "--pid",
+        "--worker-tmp-dir",
+        "--access-logfile",
+        "--error-logfile",
+        "--log-file",
+        "--log-config",
+        "--log-config-json",
+        "--reload-extra-file",
+        "--paste",
+        "--paster",
+        "--keyfile",
+        "--certfile",
+        "--ca-certs",
+        "--control-socket",
+        "--log-syslog-to",  # addresses; a `unix:` one (a socket of the machine) is refused
+        "--statsd-host",
+    },
+    "fastapi": {"--reload-dir"},
+}
+LISTS = {"--pythonpath"}  # a comma-separated list of paths
+_SOCKETS = {"--log-syslog-to", "--statsd-host"}
+# gunicorn parses with argparse, which takes `--chd` for `--chdir` and `-Rcconf.py` for `-R -c conf.py`
+_GUNICORN_SHORT = {"c": "--config", "p": "--pid"}  # its short options whose values are paths
+_GUNICORN_FLAGS = set("hvDR")  # its short options without a value
+_GUNICORN_EXACT = {"--reload", "--log-syslog"}  # its options that begin a path option's name
+_FASTAPI_VALUES = {
+    "--workers",
+    "--root-path",
+    "--app",
+    "--entrypoint",
+    "-e",
+    "--forwarded-allow-ips",
+}
 
 
 class Unsupported(Exception):
@@ -35,6 +87,7 @@ class Unsupported(Exception):
 class Command:
     argv: list[str]
     workdir: str  # the folder in the container it runs in (a `cd` earlier in a chain counts)
+    paths: tuple[int, ...] = ()  # where argv has paths (relative to `workdir`, or the container's)
 
     def __str__(self) -> str:
         return shlex.join(self.argv)
@@ -315,8 +368,8 @@ def launch(image: Image, *, env_keys: Iterable[str] = ()) -> Launch:
         and re.fullmatch(r"-[a-z]*c", argv[1])
     ):
         return _chain(argv[2], image.workdir, errexit="e" in argv[1], env_keys=keys)
-    serve, listens = _server(argv, keys)
-    return Launch(serve=Command(serve, image.workdir), listens=listens)
+    serve, listens, paths = _server(argv, keys)
+    return Launch(serve=Command(serve, image.workdir, paths), listens=listens)
 
 
 def _without_init(argv: list[str]) -> list[str]:
@@ -371,8 +424,10 @@ def _chain(script: str, workdir: str, *, errexit: bool, env_keys: set[str]) -> L
     *steps, server = last
     for command in [*steps, *(c for group in before for c in group)]:
         _plain_step(command)
-    serve, listens = _server(server.argv, env_keys)
-    return Launch(serve=Command(serve, server.workdir), steps=steps, before=before, listens=listens)
+    serve, listens, paths = _server(server.argv, env_keys)
+    return Launch(
+        serve=Command(serve, server.workdir, paths), steps=steps, before=before, listens=listens
+    )
 
 
 def _plain_step(command: Command) -> None:
@@ -388,8 +443,13 @@ def _plain_step(command: Command) -> None:
         )
 
 
-def _server(argv: list[str], env_keys: set[str]) -> tuple[list[str], tuple[str, int] | None]:
-    """The server's argv with HOST and PORT in place of its address, and that address."""
+# the server's argv, the address it listens on, where its argv has paths
+_Served = tuple[list[str], tuple[str, int] | None, tuple[int, ...]]
+
+
+def _server(argv: list[str], env_keys: set[str]) -> _Served:
+    """The server's argv with HOST and PORT in place of its address, and that address. Its program
+    by name only: a path's folder is the image's, never the submission's (`./uvicorn` is uvicorn)."""
     if not argv:
         raise Unsupported("the command is empty")
     program = posixpath.basename(argv[0])
@@ -399,10 +459,10 @@ def _server(argv: list[str], env_keys: set[str]) -> tuple[list[str], tuple[str, 
                 f"`{shlex.join(argv)}` starts the server from Python code, where local "
                 "mode cannot choose its address"
             )
-        prefix, kind, rest = argv[:3], argv[2], argv[3:]
+        prefix, kind, rest = [program, *argv[1:3]], argv[2], argv[3:]
     else:
-        prefix, kind, rest = argv[:1], program, argv[1:]
-    if "$" in " ".join(prefix):
+        prefix, kind, rest = [program], program, argv[1:]
+    if "$" in " ".join(argv[: len(prefix)]):
         raise Unsupported(f"`{shlex.join(argv)}` names its program through a shell variable")
     if kind == "uvicorn":
         return _uvicorn(prefix, rest, env_keys)
@@ -410,7 +470,9 @@ def _server(argv: list[str], env_keys: set[str]) -> tuple[list[str], tuple[str, 
         return _gunicorn(prefix, rest, env_keys)
     if kind == "fastapi" and rest[:1] in (["run"], ["dev"]):
         return _fastapi(prefix, rest, env_keys)
-    raise Unsupported(f"`{shlex.join(prefix)}` is not uvicorn, gunicorn or `fastapi run`")
+    raise Unsupported(
+        f"`{shlex.join(argv[: len(prefix)])}` is not uvicorn, gunicorn or `fastapi run`"
+    )
 
 
 def _take(args: list[str], short: str | None, long: str) -> tuple[list[str], list[str]]:
@@ -434,6 +496,71 @@ def _take(args: list[str], short: str | None, long: str) -> tuple[list[str], lis
     return kept, values
 
 
+def _take_paths(rest: list[str], kind: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(`rest` without the options of server `kind` whose values are paths, those options and
+    their values); gunicorn's abbreviations and short options (`-c x`, `-cx`, `-Rcx`) included."""
+    names = PATH_OPTIONS[kind]
+    gunicorn = kind == "gunicorn"
+    kept: list[str] = []
+    taken: list[tuple[str, str]] = []
+    words = list(rest)
+    while words:
+        word = words.pop(0)
+        if word == "--":  # arguments only from here on
+            kept += [word, *words]
+            break
+        option: str | None = None
+        value: str | None = None
+        flags = ""
+        if word.startswith("--"):
+            name, equals, inline = word.partition("=")
+            value = inline if equals else None
+            if name in names:
+                option = name
+            elif (
+                gunicorn and name not in _GUNICORN_EXACT and any(n.startswith(name) for n in names)
+            ):
+                raise Unsupported(
+                    f"gunicorn `{word}` is short for an option whose value is a path: "
+                    "write the option in full"
+                )
+        elif gunicorn and len(word) > 1 and word[0] == "-" and word[1] != "-":
+            for at, char in enumerate(word[1:], start=2):
+                if char in _GUNICORN_SHORT:
+                    option, value = _GUNICORN_SHORT[char], word[at:].removeprefix("=") or None
+                    break
+                if char not in _GUNICORN_FLAGS:
+                    break  # an option with a value: the rest of the word (or the next) is it
+                flags += char
+        if option is None:
+            kept.append(word)
+            continue
+        if flags:
+            kept.append("-" + flags)
+        if value is None:
+            if not words:
+                raise Unsupported(f"{kind} `{word}` has no value")
+            value = words.pop(0)
+        taken.append((option, value))
+    return kept, taken
+
+
+def _with_paths(
+    argv: list[str], taken: list[tuple[str, str]], address: list[str]
+) -> tuple[list[str], tuple[int, ...]]:
+    """`argv`, the options `taken`, `address`; and where the paths are among them (not `-`, the
+    output, nor gunicorn's `python:module` config or a socket's network address)."""
+    marked: list[int] = []
+    for option, value in taken:
+        if option in _SOCKETS and value.startswith("unix:"):
+            raise Unsupported(f"gunicorn `{option} {value}` writes to a socket of the machine")
+        value = value.removeprefix("file:") if option == "--config" else value
+        argv = [*argv, option, value]
+        if value != "-" and option not in _SOCKETS and not value.startswith("python:"):
+            marked.append(len(argv) - 1)
+    return [*argv, *address], tuple(marked)
+
+
 def _check_words(words: list[str]) -> None:
     if any("$" in w for w in words):
         raise Unsupported(f"`{shlex.join(words)}` uses shell variables")
@@ -443,33 +570,34 @@ def _port(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _uvicorn(
-    prefix: list[str], rest: list[str], env_keys: set[str]
-) -> tuple[list[str], tuple[str, int] | None]:
+def _uvicorn(prefix: list[str], rest: list[str], env_keys: set[str]) -> _Served:
     rest, hosts = _take(rest, None, "--host")
     rest, ports = _take(rest, None, "--port")
     for unix in ("--uds", "--fd"):
         if _take(rest, None, unix)[1]:
             raise Unsupported(f"uvicorn {unix} does not listen on a TCP port")
-    _check_words(rest)
+    rest, taken = _take_paths(rest, "uvicorn")
+    _check_words([*rest, *(w for pair in taken for w in pair)])
     host = hosts[-1] if hosts else (None if "UVICORN_HOST" in env_keys else "127.0.0.1")
     port = _port(ports[-1]) if ports else (None if "UVICORN_PORT" in env_keys else 8000)
     listens = (host, port) if host is not None and port is not None and "$" not in host else None
-    return [*prefix, *rest, "--host", HOST, "--port", PORT], listens
+    argv, paths = _with_paths([*prefix, *rest], taken, ["--host", HOST, "--port", PORT])
+    return argv, listens, paths
 
 
-def _gunicorn(
-    prefix: list[str], rest: list[str], env_keys: set[str]
-) -> tuple[list[str], tuple[str, int] | None]:
+def _gunicorn(prefix: list[str], rest: list[str], env_keys: set[str]) -> _Served:
     rest, binds = _take(rest, "-b", "--bind")
+    rest, taken = _take_paths(rest, "gunicorn")
     workers = _take(rest, "-k", "--worker-class")[1]
-    configured = bool(_take(rest, "-c", "--config")[1]) or "GUNICORN_CMD_ARGS" in env_keys
+    if any(_daemon(w) for w in rest):
+        raise Unsupported("gunicorn --daemon leaves the command: the container would stop")
+    configured = any(o == "--config" for o, _ in taken) or "GUNICORN_CMD_ARGS" in env_keys
     if not configured and not any("uvicorn" in w.lower() for w in workers):
         raise Unsupported(
             "gunicorn without uvicorn workers (`-k uvicorn.workers.UvicornWorker`) "
             "cannot serve an ASGI app"
         )
-    _check_words(rest)
+    _check_words([*rest, *(w for pair in taken for w in pair)])
     listens: tuple[str, int] | None = None
     if binds:
         if binds[-1].startswith(("unix:", "fd://")):
@@ -479,18 +607,43 @@ def _gunicorn(
         listens = (host or "0.0.0.0", number) if number is not None and "$" not in host else None
     elif not configured and "PORT" not in env_keys:
         listens = ("127.0.0.1", 8000)
-    return [*prefix, *rest, "--bind", f"{HOST}:{PORT}"], listens
+    argv, paths = _with_paths([*prefix, *rest], taken, ["--bind", f"{HOST}:{PORT}"])
+    return argv, listens, paths
 
 
-def _fastapi(
-    prefix: list[str], rest: list[str], env_keys: set[str]
-) -> tuple[list[str], tuple[str, int] | None]:
+def _daemon(word: str) -> bool:
+    """`--daemon` (or short for it), or `-D` among gunicorn's short flags (`-RD`)."""
+    if word.startswith("--"):
+        return len(word) > 3 and "--daemon".startswith(word)
+    for char in word[1:] if word.startswith("-") else "":
+        if char == "D" or char not in _GUNICORN_FLAGS:
+            return char == "D"
+    return False
+
+
+def _fastapi(prefix: list[str], rest: list[str], env_keys: set[str]) -> _Served:
     rest, hosts = _take(rest, None, "--host")
     rest, ports = _take(rest, None, "--port")
-    _check_words(rest)
+    rest, taken = _take_paths(rest, "fastapi")
+    _check_words([*rest, *(w for pair in taken for w in pair)])
     host = hosts[-1] if hosts else ("0.0.0.0" if rest[0] == "run" else "127.0.0.1")
     port = _port(ports[-1]) if ports else 8000
-    return [*prefix, *rest, "--host", HOST, "--port", PORT], (
-        host,
-        port,
-    ) if port is not None and "$" not in host else None
+    listens = (host, port) if port is not None and "$" not in host else None
+    argv, paths = _with_paths([*prefix, *rest], taken, ["--host", HOST, "--port", PORT])
+    at = _fastapi_path(rest)  # `fastapi run app/main.py`: the file or package it serves
+    if at is not None:
+        paths = (len(prefix) + at, *paths)
+    return argv, listens, paths
+
+
+def _fastapi_path(rest: list[str]) -> int | None:
+    """Where in `rest` (`run …`) the path argument is, if any."""
+    at = 1
+    while at < len(rest):
+        word = rest[at]
+        if word == "--":
+            return at + 1 if at + 1 < len(rest) else None
+        if not word.startswith("-"):
+            return at
+        at += 2 if word in _FASTAPI_VALUES else 1
+    return None

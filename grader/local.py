@@ -12,8 +12,11 @@ Docker engine (a student's laptop, Gradescope's autograder container).
   it names exists; else a start failure that says what to change. The same env contract as in a
   container; stopped with its whole process group.
 
-Programs resolve in the virtual environment only (never the grader's own `alembic` or `uvicorn`):
-one missing from requirements.txt fails as it would in the image.
+Programs resolve in the virtual environment only, by name (never the grader's own `alembic` or
+`uvicorn`, never a file a path in the Dockerfile names, such as the submission's own `./uvicorn`):
+one missing from requirements.txt fails as it would in the image; a path or a shell whose name is no
+program of the venv is refused with the reason. The server's options whose values are paths
+(`--app-dir`, `--chdir`, `--env-file`, `-c` …) must name files inside the submission.
 
 There is no sandbox here: local mode is for code its owner runs (self-check) or for machines that
 are themselves throwaway (Gradescope). Untrusted batches are graded in Docker.
@@ -24,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.machinery
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -65,8 +70,10 @@ PASSED_ENV = (
     "https_proxy",
     "no_proxy",
 )
-# programs an image has without requirements.txt; everything else must come from the venv
-SYSTEM = {"sh", "bash", "echo", "sleep", "true", "env"}
+# programs an image has without requirements.txt that run no other program (a shell or `env` would
+# run what it is given, a file of the submission); everything else must come from the venv
+SYSTEM = {"echo", "sleep", "true"}
+CHANGE = 'write the commands it runs into the CMD (`sh -c "alembic upgrade head && uvicorn …"`)'
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 Step = tuple[list[str], Path]  # a command and the folder it runs in
 
@@ -161,9 +168,15 @@ def plan_for(root: Path, runtime: Runtime) -> Plan:
         return _fallback(root, runtime, image, str(exc))
     if launch.listens is not None:
         _reachable(launch.listens, runtime.port, image.text)
+    cwd = _folder(root, image, launch.serve.workdir)
+    serve = list(launch.serve.argv)
+    for at in launch.serve.paths:
+        parts = serve[at].split(",") if serve[at - 1] in dockerfile.LISTS else [serve[at]]
+        serve[at] = ",".join(_inside(root, image, cwd, part, image.text) for part in parts)
+    _not_shadowed(serve, cwd)
     return Plan(
-        serve=launch.serve.argv,
-        cwd=_folder(root, image, launch.serve.workdir),
+        serve=serve,
+        cwd=cwd,
         steps=[(c.argv, _folder(root, image, c.workdir)) for c in launch.steps],
         before=[
             [(c.argv, _folder(root, image, c.workdir)) for c in group] for group in launch.before
@@ -188,6 +201,42 @@ def _image(root: Path) -> dockerfile.Image | None:
 
 def _folder(root: Path, image: dockerfile.Image, path: str) -> Path:
     return image.source(root, path) or root
+
+
+def _inside(root: Path, image: dockerfile.Image, cwd: Path, value: str, command: str) -> str:
+    """The file of the submission that a server option's path names, its symlinks resolved: a
+    relative path from `cwd`, an absolute one where the image's COPY put that part of the
+    submission. LocalAppError when it is outside the submission."""
+    path: Path | None = cwd / value
+    if posixpath.isabs(value):
+        container = posixpath.normpath(value)
+        folder = image.source(root, posixpath.dirname(container))
+        path = image.source(root, container) or (
+            folder / posixpath.basename(container) if folder is not None else None
+        )
+    if path is None or not path.resolve().is_relative_to(root.resolve()):
+        raise LocalAppError(
+            f"the Dockerfile's command `{command}` gives the path `{value}`, outside the "
+            "submission: local mode lets the server use the submission's files only, so name a "
+            "file or folder inside it (relative to the WORKDIR, or where a COPY puts it)"
+        )
+    return str(path.resolve())
+
+
+def _not_shadowed(serve: list[str], cwd: Path) -> None:
+    """`python -m uvicorn` imports the module from the folder it runs in first: a file of the
+    submission named like the server would run instead of the installed server."""
+    if not (dockerfile.PYTHON.match(serve[0]) and serve[1:2] == ["-m"]):
+        return
+    name = serve[2].split(".")[0]
+    suffixes = importlib.machinery.all_suffixes()
+    if any(
+        (cwd / (name + s)).is_file() or (cwd / name / f"__init__{s}").is_file() for s in suffixes
+    ):
+        raise LocalAppError(
+            f"`{shlex.join(serve[:3])}` would run the submission's own `{name}` (a module of that "
+            f"name next to the app), not the installed {name}: rename it, or start `{name} …`"
+        )
 
 
 def _reachable(listens: tuple[str, int], port: int, command: str) -> None:
@@ -251,22 +300,42 @@ class Missing(Exception):
     """A program the app's virtual environment does not have."""
 
 
+class Refused(Exception):
+    """A command local mode does not run: it would run a file of the submission (a path or a
+    shell script) instead of a program of the virtual environment. The message says what to do."""
+
+
 def resolve(argv: Sequence[str], venv: Path | None) -> list[str]:
-    """`argv` with its program from the virtual environment: `python` is the venv's, `uvicorn` or
-    `/usr/local/bin/alembic` the venv's script. A program neither there nor a basic system tool
-    raises Missing (the image would not have it either). No venv: as given (PATH decides)."""
-    program = argv[0]
-    if venv is None or (
-        "/" in program and not program.startswith("/")
-    ):  # none, or the app's script
+    """`argv` with its program from the virtual environment, by name only: `python` (any version)
+    is the venv's, `uvicorn`, `./uvicorn` or `/usr/local/bin/alembic` the venv's script of that
+    name, `echo` the system's. Never a file a path names: a path whose name is no program of the
+    venv, or a shell (it would run a script), raises Refused; any other program missing from the
+    venv raises Missing (the image would not have it either). No venv: as given (the grader's
+    own commands)."""
+    if venv is None:
         return list(argv)
-    name = os.path.basename(program)
+    program = argv[0]
+    name = posixpath.basename(program)
     if dockerfile.PYTHON.match(name):
         return [str(venv / "bin" / "python"), *argv[1:]]
-    if (venv / "bin" / name).is_file():
+    if name not in {"", ".", ".."} and (venv / "bin" / name).is_file():
         return [str(venv / "bin" / name), *argv[1:]]
     if name in SYSTEM:
-        return list(argv)
+        folders = os.pathsep.join(d for d in os.get_exec_path() if os.path.isabs(d))
+        found = shutil.which(name, path=folders)  # never a relative PATH entry (the app's folder)
+        if found:
+            return [found, *argv[1:]]
+    if name in dockerfile.SHELLS:
+        raise Refused(
+            f"`{shlex.join(argv)}` runs a shell, which runs a script of the submission: local mode "
+            f"runs programs of the app's virtual environment only; {CHANGE}"
+        )
+    if "/" in program:
+        raise Refused(
+            f"`{shlex.join(argv)}` does not run: `{program}` is a file, and local mode runs the "
+            "programs of the app's virtual environment by name only (from requirements.txt), never "
+            f"a file of the submission; the venv has no `{name}`, so {CHANGE}"
+        )
     raise Missing(name)
 
 
@@ -300,6 +369,10 @@ def run_once(
         )
         out.flush()
         return 127
+    except Refused as exc:
+        out.write(f"{exc}\n".encode())
+        out.flush()
+        return 126
     try:
         process = subprocess.Popen(
             argv,
@@ -402,6 +475,14 @@ class LocalApp:
     def start(self) -> None:
         """Its start commands, then the server; returns once it is healthy. LocalAppError when it
         is not: `answered` when it runs and answers HTTP all the same (it keeps running)."""
+        programs = [argv for group in self.before for argv, _ in group]
+        for argv in [*programs, *(argv for argv, _ in self.steps), self.serve]:
+            try:  # before anything runs: none of them runs a file of the submission
+                resolve(argv, self.venv)
+            except Refused as exc:
+                raise LocalAppError(str(exc)) from None
+            except Missing:
+                pass  # it fails in its turn, as in the image
         self._log = self.log_path.open("ab")
         end = time.monotonic() + self.deadline
         for group in self.before:  # `a; b; server`: a failure ends its own list only

@@ -3,6 +3,7 @@ local mode's plan from it (grader.local.plan_for). Fast: nothing is built or run
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -169,6 +170,11 @@ def test_chains_of_plain_commands() -> None:
         ('["gunicorn", "m:app", "-w", "2"]', "gunicorn without uvicorn workers"),
         ('["uvicorn", "m:app", "--uds", "/tmp/s"]', "does not listen on a TCP port"),
         ("hypercorn m:app", "`hypercorn` is not uvicorn"),
+        ("./bin/hypercorn m:app", "`./bin/hypercorn` is not uvicorn"),
+        ("gunicorn m:app -k uvicorn.workers.UvicornWorker --chd ..", "write the option in full"),
+        ("gunicorn m:app -k uvicorn.workers.UvicornWorker -RD", "gunicorn --daemon leaves"),
+        ("uvicorn m:app --app-dir", "uvicorn `--app-dir` has no value"),
+        ("uvicorn m:app --env-file $ENV_FILE", "uses shell variables"),
     ],
 )
 def test_what_is_not_a_plain_server_command_says_why(cmd: str, why: str) -> None:
@@ -257,13 +263,165 @@ def test_an_address_the_container_would_not_answer_on_fails_locally_too(
 
 
 def test_programs_come_from_the_virtual_environment(tmp_path: Path) -> None:
-    venv = _tree(tmp_path / "venv", "bin/python", "bin/uvicorn")
+    venv = _tree(tmp_path / "venv", "bin/python", "bin/uvicorn", "bin/alembic")
     assert local.resolve(["python3", "-m", "x"], venv) == [str(venv / "bin/python"), "-m", "x"]
     assert local.resolve(["/usr/local/bin/uvicorn", "m:app"], venv) == [
         str(venv / "bin/uvicorn"),
         "m:app",
     ]
-    assert local.resolve(["./start.sh"], venv) == ["./start.sh"]  # the submission's own
-    assert local.resolve(["sleep", "1"], venv) == ["sleep", "1"]
+    # a path is mapped by its name: the venv's program, never the submission's file
+    assert local.resolve(["./alembic", "upgrade"], venv) == [str(venv / "bin/alembic"), "upgrade"]
+    assert local.resolve(["bin/python", "seed.py"], venv) == [str(venv / "bin/python"), "seed.py"]
+    sleep = local.resolve(["sleep", "1"], venv)
+    assert Path(sleep[0]).is_absolute() and Path(sleep[0]).name == "sleep" and sleep[1:] == ["1"]
+    assert local.resolve(["./sleep", "1"], venv) == sleep  # the system's, not the submission's
     with pytest.raises(local.Missing, match="alembic"):  # never the grader's own alembic
-        local.resolve(["alembic", "upgrade", "head"], venv)
+        local.resolve(["alembic", "upgrade", "head"], _tree(tmp_path / "bare", "bin/python"))
+    # a file of the submission, or a shell that would run one, is refused with what to change
+    for argv, why in [
+        (["./start.sh"], "`./start.sh` is a file, and local mode runs the programs of the app's "),
+        (["/opt/tools/migrate", "up"], "the venv has no `migrate`, so write the commands it runs"),
+        (["bash", "prestart.sh"], "`bash prestart.sh` runs a shell, which runs a script"),
+        (["sh", "-c", "./x"], "runs a shell"),
+    ]:
+        with pytest.raises(local.Refused, match=re.escape(why)):
+            local.resolve(argv, venv)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        ["./uvicorn"],
+        ["../../x/uvicorn"],
+        ["/usr/local/bin/uvicorn"],
+        ["bin/python", "-m", "uvicorn"],
+        ["/usr/bin/python3.11", "-m", "uvicorn"],
+    ],
+)
+def test_the_server_is_the_venvs_program_whatever_path_the_cmd_gives(
+    tmp_path: Path, program: list[str]
+) -> None:
+    """`./uvicorn` in the CMD is uvicorn by name: the venv's, never a file of the submission."""
+    root = _tree(tmp_path / "sub", "app/main.py", "uvicorn", "bin/python", "x/uvicorn")
+    cmd = [*program, "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+    (root / "Dockerfile").write_text(f"FROM x\nWORKDIR /app\nCOPY . .\nCMD {json.dumps(cmd)}\n")
+    plan = local.plan_for(root, RUNTIME)
+    name = Path(program[0]).name
+    assert plan.serve == [name, *program[1:], "app.main:app", "--host", HOST, "--port", PORT]
+    venv = _tree(tmp_path / "venv", "bin/python", "bin/uvicorn")
+    argv = local.resolve(plan.serve, venv)
+    assert argv[0] == str(venv / "bin" / ("uvicorn" if name == "uvicorn" else "python"))
+
+
+def _plan(root: Path, cmd: str) -> local.Plan:
+    (root / "Dockerfile").write_text(f"FROM x\nWORKDIR /app\nCOPY . .\nCMD {cmd}\n")
+    return local.plan_for(root, RUNTIME)
+
+
+GUNICORN = "gunicorn app.main:app -k uvicorn.workers.UvicornWorker -b 0.0.0.0:8000"
+UVICORN = "uvicorn app.main:app --host 0.0.0.0 --port 8000"
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        f"{UVICORN} --app-dir /abs/path",
+        f"{UVICORN} --app-dir=../..",
+        f"{UVICORN} --env-file /etc/passwd",
+        f"{UVICORN} --log-config ../x.py",
+        f"{UVICORN} --app-dir link",  # a symlink of the submission to a folder outside
+        f"{UVICORN} --env-file link/passwd",
+        f"{GUNICORN} --chdir ..",
+        f"{GUNICORN} -c ../x.py",
+        f"{GUNICORN} -c file:../x.py",
+        f"{GUNICORN} -Rc../x.py",  # argparse: -R, then -c ../x.py
+        f"{GUNICORN} --config=/app/../x.py",
+        f"{GUNICORN} --pythonpath src,..",
+        f"{GUNICORN} --access-logfile /tmp/access.log",
+        "fastapi run --workers 2 ../x/main.py --port 8000",
+    ],
+)
+def test_a_servers_path_outside_the_submission_fails_the_start(tmp_path: Path, cmd: str) -> None:
+    root = _tree(tmp_path / "sub", "app/main.py", "src/m.py")
+    _tree(tmp_path, "x.py", "x/main.py", "etc/passwd")
+    (root / "link").symlink_to(tmp_path / "etc")
+    with pytest.raises(local.LocalAppError) as caught:
+        _plan(root, cmd)
+    assert caught.value.reason.startswith(f"the Dockerfile's command `{cmd}` gives the path `")
+    assert (
+        "outside the submission: local mode lets the server use the submission's files only, "
+        in (caught.value.reason)
+    )
+
+
+def test_a_servers_paths_inside_the_submission_are_its_own(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "sub", "src/app/main.py", ".env", "gunicorn.conf.py")
+    inner = str((root / "src").resolve())
+    plan = _plan(root, f"{UVICORN} --app-dir src --env-file /app/.env --root-path /api")
+    assert plan.serve == [
+        "uvicorn",
+        "app.main:app",
+        "--root-path",
+        "/api",  # a URL prefix, not a path
+        "--app-dir",
+        inner,
+        "--env-file",
+        str((root / ".env").resolve()),  # the container's /app is the submission
+        "--host",
+        HOST,
+        "--port",
+        PORT,
+    ]
+    plan = _plan(root, f"{GUNICORN} --chdir /app/src --access-logfile - -c python:conf")
+    assert plan.serve[4:] == [
+        "--chdir",
+        inner,
+        "--access-logfile",
+        "-",  # the output, not a file
+        "--config",
+        "python:conf",  # a module
+        "--bind",
+        f"{HOST}:{PORT}",
+    ]
+    plan = _plan(root, f"{GUNICORN} --pythonpath src,. -c gunicorn.conf.py")
+    assert plan.serve[4:8] == [
+        "--pythonpath",
+        f"{inner},{root.resolve()}",
+        "--config",
+        str((root / "gunicorn.conf.py").resolve()),
+    ]
+
+
+def test_python_m_never_runs_a_module_of_the_submission_named_like_the_server(
+    tmp_path: Path,
+) -> None:
+    root = _tree(tmp_path / "sub", "app/main.py", "uvicorn/__init__.py")
+    with pytest.raises(local.LocalAppError, match="would run the submission's own `uvicorn`"):
+        _plan(root, f"python -m {UVICORN}")
+    (root / "uvicorn" / "__init__.py").rename(root / "uvicorn.py")
+    with pytest.raises(local.LocalAppError, match="rename it, or start `uvicorn …`"):
+        _plan(root, f"python -m {UVICORN}")
+
+
+def test_a_refused_pre_step_runs_nothing(tmp_path: Path) -> None:
+    """`./prestart.sh && uvicorn …`: the start fails with the reason before anything runs."""
+    root = _tree(tmp_path / "sub", "app/main.py")
+    marker = tmp_path / "marker"
+    script = root / "prestart.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    plan = _plan(root, f"echo start; ./prestart.sh && {UVICORN}")
+    venv = _tree(tmp_path / "venv", "bin/python", "bin/uvicorn")
+    app = local.LocalApp(
+        root,
+        {},
+        tmp_path / "app.log",
+        serve=plan.serve,
+        venv=venv,
+        steps=plan.steps,
+        before=plan.before,
+        cwd=plan.cwd,
+    )
+    with pytest.raises(local.LocalAppError, match=re.escape("`./prestart.sh` is a file")):
+        app.start()
+    assert not marker.exists() and not (tmp_path / "app.log").exists()

@@ -152,6 +152,25 @@ def test_local_mode_says_what_to_change_when_it_cannot_start_the_app(tmp_path: P
     assert "yours is `./run.sh`" in done.stderr
 
 
+def test_local_mode_never_runs_a_program_of_the_submission(tmp_path: Path) -> None:
+    """CMD `./uvicorn …` names the submission's own script (here one that would leave a marker,
+    then serve all the same): local mode runs the virtual environment's uvicorn instead."""
+    repo = _copy(ROOT / "reference_solution" / "fastapi-basics", tmp_path / "repo")
+    marker = tmp_path / "ran"
+    script = repo / "uvicorn"
+    script.write_text(f'#!/bin/sh\ntouch {marker}\nexec python -m uvicorn "$@"\n')
+    script.chmod(0o755)
+    cmd = ["./uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+    (repo / "Dockerfile").write_text(
+        f"FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\nCMD {json.dumps(cmd)}\n"
+    )
+    done = _check(repo, "--runtime", "local")
+    full = _full(repo)
+    assert full["runtime"] == "local" and full["status"] != "start_failed", done.stderr
+    assert _items(full)["app-starts"]["points"] == 0  # not checked in local mode
+    assert full["score"] > 0 and not marker.exists()
+
+
 def test_without_a_marker_the_check_cannot_run(tmp_path: Path) -> None:
     done = _check(tmp_path)
     assert done.returncode == 2
