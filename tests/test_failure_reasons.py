@@ -152,7 +152,7 @@ def test_a_failed_run_step_is_named_with_its_error_line() -> None:
     "error",
     [
         # the classic builder when no registry answers, when the name is unknown, when the tag is
-        'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 127.0.0.53:53: '
+        'Get "https://registry.invalid/v2/": dial tcp: lookup registry.invalid on 127.0.0.53:53: '
         "server misbehaving",
         "pull access denied for python, repository does not exist or may require 'docker login': denied: "
         "requested access to the resource is denied",
