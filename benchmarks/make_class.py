@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
+from hostile import corpus  # noqa: E402
 from mutants import load, materialize  # noqa: E402
 
 REPEATS = 5
@@ -41,9 +43,7 @@ def main() -> None:
     first = next(m for m in mutants if m.kind == "mutant")
     for i in range(1, REPEATS + 1):
         shutil.copytree(dest / f"mutant-{first.name}", dest / f"repeat{i}-{first.name}")
-    hostile = ROOT / "tests" / "hostile"
-    for sub in sorted(p for p in hostile.iterdir() if p.is_dir()):
-        shutil.copytree(sub, dest / f"hostile-{sub.name}")
+    corpus.write_all(dest, prefix="hostile-")
     with zipfile.ZipFile(dest / "hostile-zip-slip.zip", "w") as zf:
         zf.writestr("Dockerfile", "FROM python:3.11-slim\n")
         zf.writestr("../../evil.txt", "x")

@@ -1,9 +1,10 @@
 """Mutation benchmark: realistic wrong submissions (mutants) and correct ones written differently
 (variants), made from an assignment's reference solution.
 
-`benchmarks/mutants/<assignment>/mutants.yaml` lists them: a mutant is one student mistake, written
-as exact text replacements on a copy of the reference, with the rubric category it must cost
-points in; a variant overlays whole files (and/or edits) and must keep full marks.
+`specs/<assignment>/mutants/mutants.yaml` lists them (loaded and materialized by grader/variants.py):
+a mutant is one student mistake, written as exact text replacements on a copy of the reference,
+with the rubric category it must cost points in; a variant overlays whole files (and/or edits) and
+must keep full marks.
 
     python benchmarks/mutants.py --list                 # what is there
     python benchmarks/mutants.py --local [NAME ...]     # serve each on a throwaway local Postgres
@@ -22,163 +23,38 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
-DEFAULT_ASSIGNMENT = "fastapi-db-auth"
-# Never copied from the reference: its own tests, caches, local state.
-IGNORED = (
-    "tests",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".venv",
-    "venv",
-    ".env",
-    "*.pyc",
-    "*.db",
-    "*.sqlite3",
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from grader.assignment import SPECS_DIR  # noqa: E402
+from grader.variants import (  # noqa: E402
+    Edit,
+    Mutant,
+    MutantError,
+    apply_edit,
+    changed_files,
+    materialize,
 )
+from grader.variants import load as load_file  # noqa: E402
 
+__all__ = ["Edit", "Mutant", "MutantError", "apply_edit", "changed_files", "load", "materialize"]
 
-class MutantError(Exception):
-    """mutants.yaml is wrong: an edit does not apply, an overlay is missing, a field is invalid."""
-
-
-@dataclass(frozen=True)
-class Edit:
-    file: str
-    old: str
-    new: str
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    bug: str
-    category: str | None  # the rubric category it must lose points in; None for variants
-    kind: Literal["mutant", "variant"]
-    edits: tuple[Edit, ...] = ()
-    overlay: Path | None = None  # a folder of whole files laid over the reference copy
-    reference: Path = field(default=ROOT / "reference_solution" / DEFAULT_ASSIGNMENT)
+DEFAULT_ASSIGNMENT = "fastapi-db-auth"
 
 
 def mutants_file(assignment: str) -> Path:
-    return MUTANTS_DIR / assignment / "mutants.yaml"
-
-
-def _edits(name: str, raw: Any) -> tuple[Edit, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise MutantError(f"{name}: edits must be a list")
-    result = []
-    for n, e in enumerate(raw, 1):
-        if not isinstance(e, dict) or set(e) != {"file", "old", "new"}:
-            raise MutantError(f"{name}: edit {n} must have exactly file, old, new")
-        if not all(isinstance(e[k], str) for k in ("file", "old", "new")):
-            raise MutantError(f"{name}: edit {n}: file, old and new must be strings")
-        if not e["old"]:
-            raise MutantError(f"{name}: edit {n} ({e['file']}): old is empty")
-        result.append(Edit(e["file"], e["old"], e["new"]))
-    return tuple(result)
+    return SPECS_DIR / assignment / "mutants" / "mutants.yaml"
 
 
 def load(assignment: str = DEFAULT_ASSIGNMENT) -> list[Mutant]:
-    """Every mutant, then every variant, of `benchmarks/mutants/<assignment>/mutants.yaml`."""
+    """Every mutant, then every variant, of `specs/<assignment>/mutants/mutants.yaml`."""
     path = mutants_file(assignment)
     if not path.is_file():
         raise MutantError(f"no mutants for {assignment!r}: {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    reference = ROOT / data.get("reference", f"reference_solution/{assignment}")
-    if not (reference / "app").is_dir():
-        raise MutantError(f"{path}: reference {reference} has no app/ folder")
-    result: list[Mutant] = []
-    for kind, key in (("mutant", "mutants"), ("variant", "variants")):
-        for entry in data.get(key) or []:
-            name = entry.get("name")
-            if not isinstance(name, str) or not name:
-                raise MutantError(f"{path}: a {kind} without a name: {entry!r}")
-            unknown = set(entry) - {"name", "bug", "category", "edits", "overlay"}
-            if unknown:
-                raise MutantError(f"{name}: unknown fields {sorted(unknown)}")
-            category = entry.get("category")
-            if kind == "mutant" and not category:
-                raise MutantError(f"{name}: a mutant needs the category its bug belongs to")
-            if kind == "variant" and category:
-                raise MutantError(f"{name}: a variant is correct and has no category")
-            overlay = path.parent / entry["overlay"] if entry.get("overlay") else None
-            if overlay is not None and not overlay.is_dir():
-                raise MutantError(f"{name}: overlay {overlay} is not a folder")
-            edits = _edits(name, entry.get("edits"))
-            if kind == "mutant" and not edits and overlay is None:
-                raise MutantError(f"{name}: a mutant needs edits or an overlay")
-            result.append(
-                Mutant(
-                    name=name,
-                    bug=str(entry.get("bug", "")),
-                    category=category,
-                    kind=kind,  # type: ignore[arg-type]
-                    edits=edits,
-                    overlay=overlay,
-                    reference=reference,
-                )
-            )
-    names = [m.name for m in result]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise MutantError(f"{path}: duplicate names {dupes}")
-    return result
-
-
-def apply_edit(text: str, edit: Edit, where: str) -> str:
-    count = text.count(edit.old)
-    if count != 1:
-        found = "not found" if count == 0 else f"found {count} times"
-        raise MutantError(
-            f"{where}: the text to replace is {found} in {edit.file} "
-            f"(it must occur exactly once):\n{edit.old}"
-        )
-    return text.replace(edit.old, edit.new, 1)
-
-
-def materialize(mutant: Mutant, dest: Path) -> Path:
-    """Copy the reference to `dest` (without its tests and caches), lay the overlay, apply the edits."""
-    dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
-        raise MutantError(f"{dest} exists and is not empty")
-    shutil.copytree(
-        mutant.reference, dest, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True
-    )
-    if mutant.overlay is not None:
-        shutil.copytree(
-            mutant.overlay,
-            dest,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-            dirs_exist_ok=True,
-        )
-    for n, edit in enumerate(mutant.edits, 1):
-        target = dest / edit.file
-        if not target.is_file():
-            raise MutantError(f"{mutant.name}, edit {n}: {edit.file} does not exist")
-        text = apply_edit(target.read_text(encoding="utf-8"), edit, f"{mutant.name}, edit {n}")
-        target.write_text(text, encoding="utf-8")
-    return dest
-
-
-def changed_files(mutant: Mutant, dest: Path) -> list[str]:
-    """Files of a materialized copy that differ from (or are not in) the reference."""
-    changed = []
-    for path in sorted(p for p in dest.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        rel = path.relative_to(dest)
-        original = mutant.reference / rel
-        if not original.is_file() or original.read_bytes() != path.read_bytes():
-            changed.append(str(rel))
-    return changed
+    return load_file(path)
 
 
 # --------------------------------------------------------------------------------- local mode
@@ -206,8 +82,6 @@ class LocalResult:
 def run_local(mutant: Mutant, pg: Any, workdir: Path, *, markers: str | None = None) -> LocalResult:
     """Serve `mutant` on `pg` and run the contract suite (only the tests `markers` selects, e.g.
     "critical", when given)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from grader import assignment as assignments
     from grader.checks.contract import run_suite
     from grader.core import Target
@@ -319,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.assignment != DEFAULT_ASSIGNMENT:
         parser.error("--local knows how to serve fastapi-db-auth only")
 
-    sys.path.insert(0, str(ROOT))
     from grader import localpg
 
     results: list[LocalResult] = []

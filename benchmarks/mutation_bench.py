@@ -1,6 +1,6 @@
 """Mutation benchmark: does the grader catch real student bugs, and leave correct work alone?
 
-For every mutant and correct variant of the reference (benchmarks/mutants/<assignment>/):
+For every mutant and correct variant of the reference (specs/<assignment>/mutants/):
   * the full grader (`grade()`, Docker, same seed) — killed when the score drops, and whether the
     category the bug belongs to lost points;
   * a plain `schemathesis run` with default settings against the same spec and the same app

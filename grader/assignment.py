@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from grader.core import GraderFault
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+_NOT_GRADING = {"examples", "mutants"}  # folders of a spec that no grade reads
 
 
 class _Model(BaseModel):
@@ -72,12 +73,13 @@ class Item(_Model):
     title: str
     category: str
     points: float = Field(gt=0)
-    check: str  # a registered check: build, start, contract, schemathesis, ...
+    check: str  # a registered check (grader.checks): build, start, contract, schemathesis, ...
     visibility: Literal["visible", "hidden", "after_due_date", "after_published"] = "visible"
     # partial: points times the share of its outcomes that passed; all: its points only when every
     # outcome passed (one rule tested from several sides, e.g. both bounds of a range)
     scoring: Literal["partial", "all"] = "partial"
-    options: dict[str, Any] = Field(default_factory=dict)  # passed to the check
+    # what the check takes: its options model (grader.checks) validates them when the file loads
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Assignment(_Model):
@@ -106,12 +108,6 @@ class Assignment(_Model):
         for item in self.items:
             if item.category not in cats:
                 raise ValueError(f"item {item.id!r}: unknown category {item.category!r}")
-        used = {i.check for i in self.items}
-        if used & {"schemathesis", "differential"} and "contract" not in used:
-            raise ValueError(
-                "fuzzing and differential items credit only operations that a passing contract "
-                "test showed working: the rubric needs a contract item"
-            )
         points = sum(i.points for i in self.items)
         if abs(points - self.total) > 1e-6:
             raise ValueError(f"rubric points sum to {points}, not {self.total}")
@@ -135,10 +131,16 @@ class Assignment(_Model):
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever anything in the spec folder changes (journal key for batch grading)."""
+        """Changes whenever anything that grades changes in the spec folder (journal key for batch
+        grading); its `examples/` and `mutants/` (the bundled samples and the benchmark's bugs)
+        grade nothing, so editing them keeps every grade current."""
         digest = hashlib.sha256()
         for path in sorted(
-            p for p in self._dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            p
+            for p in self._dir.rglob("*")
+            if p.is_file()
+            and "__pycache__" not in p.parts
+            and p.relative_to(self._dir).parts[0] not in _NOT_GRADING
         ):
             digest.update(str(path.relative_to(self._dir)).encode())
             digest.update(path.read_bytes())
@@ -152,7 +154,9 @@ class Assignment(_Model):
 
 
 def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment:
-    """An assignment by id (a folder of `specs/`) or by the path of its folder."""
+    """An assignment by id (a folder of `specs/`) or by the path of its folder. Its rubric is
+    checked here, before anything is built: every item's check exists and takes its options, and
+    the items a check needs (the whole rubric's, the visible ones a self-check grades) are there."""
     folder = Path(name_or_path)
     if not (folder / "assignment.yaml").is_file():
         folder = specs_dir / str(name_or_path)
@@ -167,6 +171,14 @@ def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment
         assignment = Assignment.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise GraderFault(f"{path} is not a valid assignment: {exc}") from exc
+    from grader.checks import rubric_problems  # the checks' registry imports this module
+
+    visible = [i for i in assignment.items if i.visibility == "visible"]
+    problems = rubric_problems(assignment.items, subsets=[("rubric's visible part", visible)])
+    if problems:
+        raise GraderFault(
+            f"{path} is not a valid assignment:\n" + "\n".join(f"  {p}" for p in problems)
+        )
     assignment._dir = folder.resolve()
     return assignment
 

@@ -37,12 +37,12 @@ from docker import DockerClient
 
 from grader import assignment as assignments
 from grader import engine, reference
-from grader.core import GraderFault
-from grader.report import write_atomic
+from grader.core import GraderFault, Status, write_atomic
+from grader.output import full, gradescope, html, index
 from grader.submission import tree_hash
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
-RESULT_FILES = ("results.json", "full.json", "report.html")  # what one `grader grade` writes
+RESULT_FILES = (gradescope.NAME, full.NAME, html.NAME)  # what one `grader grade` writes
 FINAL = {"graded", "rejected", "build_failed", "start_failed"}
 
 
@@ -152,7 +152,7 @@ class Journal:
 
     def done(self, key: str, out: Path) -> bool:
         entry = self.entries.get(key)
-        return bool(entry and entry["status"] in FINAL and (out / "results.json").is_file())
+        return bool(entry and entry["status"] in FINAL and (out / full.NAME).is_file())
 
     def add(self, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,11 +224,11 @@ def _grade_one(
             engine.cleanup(client, run_id)  # never raises: what it cannot remove, a reaper will
     seconds = round(time.monotonic() - begin, 1)
     try:
-        data = json.loads((out / "results.json").read_text())
-        status = data["extra_data"]["status"]
-        reason = data["extra_data"].get("reason", "")
-        score, max_score = data.get("score"), sum(t["max_score"] for t in data["tests"]) or None
-    except (OSError, ValueError, KeyError):
+        result = full.read(out / full.NAME)
+        status, reason = str(result.status), result.reason
+        score = None if result.status is Status.NOT_GRADED else result.score  # never a score
+        max_score = sum(i.max_points for i in result.items) or None
+    except (OSError, ValueError, KeyError, TypeError):
         status, reason, score, max_score = (
             "not_graded",
             (err.strip().splitlines() or ["no result"])[-1],
@@ -288,7 +288,7 @@ def run_batch(
         if not journal.done(key, out / folders[sub.student]):
             todo.append((sub, key))
     if todo and reference.needed(spec):  # recorded alone, before any student's app starts
-        reference.traces(spec, seed, log=lambda _: None)
+        reference.traces(spec, seed)
     done = len(subs) - len(todo)
     failed = 0
     if progress:
@@ -353,6 +353,4 @@ def write_summaries(out: Path, journal: Journal, title: str) -> None:
             [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
         )
     write_atomic(out / "grades.csv", buf.getvalue())
-    from grader.report import class_index
-
-    write_atomic(out / "index.html", class_index(title, latest, out))
+    write_atomic(out / index.NAME, index.render(title, latest, out))

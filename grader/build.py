@@ -27,7 +27,9 @@ from grader.core import GraderFault
 
 LOG_LINES = 400  # build log lines kept (the report shows the tail)
 BUILD_NETWORK = "api-grader-build"
-BUILD_BRIDGE = firewall.bridge_name("build")
+# fixed, not from bridge_name(): a test that patches that to leave its app unshielded must not
+# rename the build network's bridge when it happens to import this module first
+BUILD_BRIDGE = f"{firewall.BRIDGE_PREFIX}-build"
 # not grader.core.LABEL: the network belongs to no run, so no run's cleanup removes it
 BUILD_NETWORK_LABEL = "api-grader.build-network"
 GRADER_IMAGES = "api-grader"  # the grader's own repositories (submissions, references, rootfs)

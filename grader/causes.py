@@ -24,10 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import yaml
-
 from grader.assignment import Assignment
 from grader.core import Cause, ItemScore, Outcome
+from grader.routes import Routes
 
 SHOWN = 5  # the causes a report opens with; the others are summed up in one line
 _STATUSES = re.compile(r"^(?:status |HTTP )?(\d{3}(?:(?:, | or )\d{3})*)\b")
@@ -44,7 +43,7 @@ class _Group:
 
 def root_causes(assignment: Assignment, items: list[ItemScore]) -> list[Cause]:
     """The root causes of `items`' lost points, costliest first."""
-    templates = path_templates(assignment)
+    routes = Routes.read(assignment.spec_path)
     groups: dict[tuple[str, ...], _Group] = {}
     wordy: list[tuple[tuple[str, ...], str, Outcome, float]] = []  # failures without a request
     for item in items:
@@ -61,7 +60,7 @@ def root_causes(assignment: Assignment, items: list[ItemScore]) -> list[Cause]:
         breach = next((o for o in failed if o.critical), None) if item.zeroed_by else None
         for o in failed:
             share = lost / len(failed) if breach is None else lost if o is breach else 0.0
-            key, title = classify(o, templates)
+            key, title = classify(o, routes)
             if key[0] == "outcome":
                 wordy.append((key, title, o, share))
                 continue
@@ -71,12 +70,12 @@ def root_causes(assignment: Assignment, items: list[ItemScore]) -> list[Cause]:
             if o is breach:
                 group.critical = o.critical
     for key, title, o, share in wordy:
-        group = _named_request(o, groups, templates) or groups.setdefault(key, _Group(title))
+        group = _named_request(o, groups, routes) or groups.setdefault(key, _Group(title))
         group.outcomes.append(o)
         group.points += share
     causes = [
         Cause(
-            title=_title(g, templates),
+            title=_title(g, routes),
             points=round(g.points, 2),
             outcomes=sorted(g.outcomes, key=_severity),
             critical=g.critical,
@@ -87,18 +86,16 @@ def root_causes(assignment: Assignment, items: list[ItemScore]) -> list[Cause]:
 
 
 def _named_request(
-    o: Outcome, groups: dict[tuple[str, ...], _Group], templates: list[tuple[re.Pattern[str], str]]
+    o: Outcome, groups: dict[tuple[str, ...], _Group], routes: Routes
 ) -> _Group | None:
     """The costliest group of failing requests to an operation that `o`'s words name ("not
     credited: POST /login never succeeded" goes with "POST /login answered 404"), if any."""
-    named = {f"{m[1]} {template(m[2], templates)}" for m in _OPERATION.finditer(_first_line(o))}
+    named = {f"{m[1]} {routes.template(m[2])}" for m in _OPERATION.finditer(_first_line(o))}
     found = [g for key, g in groups.items() if key[0] == "request" and key[1] in named]
     return max(found, key=lambda g: (g.points, len(g.outcomes)), default=None)
 
 
-def classify(
-    o: Outcome, templates: list[tuple[re.Pattern[str], str]]
-) -> tuple[tuple[str, ...], str]:
+def classify(o: Outcome, routes: Routes) -> tuple[tuple[str, ...], str]:
     """(the key of `o`'s root cause, a title for it)."""
     if o.not_run:
         why = o.message.removeprefix("Not checked: ").strip()
@@ -107,7 +104,7 @@ def classify(
         return ("critical", o.critical), f"security: {o.critical}"
     ex = o.exchange
     if ex is not None:
-        op = f"{ex.method} {template(urlsplit(ex.url).path or '/', templates)}"
+        op = f"{ex.method} {routes.template(urlsplit(ex.url).path or '/')}"
         if ex.status is None:
             return ("request", op, "none"), f"{op} got no answer"
         if 200 <= ex.status < 300:
@@ -128,41 +125,13 @@ def classify(
     return ("outcome", re.sub(r"\d+", "N", head)), head
 
 
-def path_templates(assignment: Assignment) -> list[tuple[re.Pattern[str], str]]:
-    """The spec's paths as (pattern, template), those with more literal segments first
-    (`/people/me` before `/people/{person_id}`)."""
-    try:
-        spec = yaml.safe_load(assignment.spec_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return []
-    paths = spec.get("paths") if isinstance(spec, dict) else None
-    if not isinstance(paths, dict):
-        return []
-    found = []
-    for path in paths:
-        parts = str(path).split("/")
-        literal = sum(1 for p in parts if p and not p.startswith("{"))
-        pattern = "/".join(
-            "[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts
-        )
-        found.append((literal, re.compile(pattern), str(path)))
-    found.sort(key=lambda f: -f[0])
-    return [(pattern, path) for _, pattern, path in found]
-
-
-def template(path: str, templates: list[tuple[re.Pattern[str], str]]) -> str:
-    """The spec's template of a concrete path (`/people/17/things/` → `/people/{person_id}/things/`),
-    else the path itself."""
-    return next((t for pattern, t in templates if pattern.fullmatch(path)), path)
-
-
 def _statuses(expected: str | None) -> list[int]:
     """The statuses an expectation names ("status 200 or 201", a reference's "401 {...}")."""
     m = _STATUSES.match(expected or "")
     return [int(s) for s in re.findall(r"\d{3}", m[1])] if m else []
 
 
-def _title(group: _Group, templates: list[tuple[re.Pattern[str], str]]) -> str:
+def _title(group: _Group, routes: Routes) -> str:
     """The group's title; a step that failed on its request names it best ("could not log in
     (POST /login answered 404)"), with the request's path put back to its template."""
     steps: Counter[str] = Counter()
@@ -171,7 +140,7 @@ def _title(group: _Group, templates: list[tuple[re.Pattern[str], str]]) -> str:
             path = urlsplit(o.exchange.url).path or "/"
             named = f"{o.exchange.method} {path}"
             steps[
-                o.blocked_by.replace(named, f"{o.exchange.method} {template(path, templates)}", 1)
+                o.blocked_by.replace(named, f"{o.exchange.method} {routes.template(path)}", 1)
             ] += 1
     if steps:
         return steps.most_common(1)[0][0]

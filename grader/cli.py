@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import importlib
+import inspect
 import re
 import signal
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from grader import config
 from grader.core import GraderFault, Result, Status
 from grader.submission import SELF_CHECK_DIR
 
@@ -32,13 +34,43 @@ app.add_typer(firewall_app, name="firewall")
 console = Console(stderr=True)
 
 EXIT_FAULT = 2
-RuntimeOpt = Annotated[
-    str,
-    typer.Option(
-        help="docker, local (no Docker: a virtual environment and local processes) or auto "
-        "(Docker when an engine answers)"
-    ),
-]
+GRADE = "grader.pipeline:grade"
+BATCH = "grader.batch:run_batch"
+IMAGES = "grader.offline:build_offline_images"
+
+
+class ApiDefault:
+    """The default of an option that is passed to an API function ("grader.pipeline:grade"): the
+    function's own, written there only. An option left out is not passed at all (click gets None);
+    `--help` shows the function's default, read from its signature then, not when this module is
+    imported (the grader's heavy modules load only when a command needs them)."""
+
+    def __init__(self, function: str, name: str, *, negate: bool = False) -> None:
+        self.function, self.name, self.negate = function, name, negate
+
+    def value(self) -> Any:
+        module, name = self.function.split(":")
+        signature = inspect.signature(getattr(importlib.import_module(module), name))
+        default = signature.parameters[self.name].default
+        return not default if self.negate else default
+
+    def __call__(self) -> None:
+        return None  # not given: the function's default applies
+
+    def __str__(self) -> str:
+        value = self.value()
+        return "" if value is None else str(value)  # typer's "[default: …]"; "": none shown
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    """The options given (an option left out is None: the API function's default applies)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+RUNTIME_HELP = (
+    "docker, local (no Docker: a virtual environment and local processes) or auto "
+    "(Docker when an engine answers)"
+)
 JunitOpt = Annotated[Path | None, typer.Option(help="Also write JUnit XML here")]
 MarkdownOpt = Annotated[
     Path | None, typer.Option(help="Also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
@@ -47,14 +79,16 @@ DatabaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         help="Local mode: a Postgres server to create throwaway databases on (default: a temporary "
-        "cluster from the machine's PostgreSQL binaries)"
+        "cluster from the machine's PostgreSQL binaries)",
+        default_factory=ApiDefault(GRADE, "database_url"),
     ),
 ]
 DeadlineOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         help="Seconds all the checks' requests to the app may take together; past it, later requests "
-        "fail at once (graded, the reason named)"
+        "fail at once (graded, the reason named)",
+        default_factory=ApiDefault(GRADE, "deadline"),
     ),
 ]
 
@@ -71,15 +105,9 @@ def _interruptible() -> None:
 
 
 def _print_result(result: Result, out: Path | None) -> None:
-    from grader.report import summary
+    from grader.output import terminal
 
-    style = {Status.GRADED: "green", Status.NOT_GRADED: "yellow"}.get(result.status, "red")
-    console.print(f"[bold {style}]{summary(result)}[/]")
-    for cat in result.categories:
-        console.print(f"  {cat.title:<34} {cat.points:>6g} / {cat.max_points:g}")
-    _print_causes(result)
-    if out is not None:
-        console.print(f"report: {out / 'report.html'}   results: {out / 'results.json'}")
+    terminal.grade(console, result, out)
 
 
 @app.command()
@@ -87,42 +115,71 @@ def grade(
     submission: Annotated[
         str, typer.Argument(help="Folder, .zip/.tar.gz archive, or git URL/path")
     ],
+    *,
     assignment: Annotated[
         str, typer.Option("--assignment", "-a", help="Assignment id or spec folder")
     ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write report.html and results.json")
     ],
-    seed: Annotated[int, typer.Option(help="Fuzzing seed: same seed, same grade")] = 0,
-    ref: Annotated[str | None, typer.Option(help="Git branch, tag or commit")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Fuzzing seed: same seed, same grade", default_factory=ApiDefault(GRADE, "seed")
+        ),
+    ],
+    ref: Annotated[
+        str | None,
+        typer.Option(help="Git branch, tag or commit", default_factory=ApiDefault(GRADE, "ref")),
+    ],
     postgres_image: Annotated[
-        str, typer.Option(help="Postgres image for the database service")
-    ] = "postgres:15",
-    build_timeout: Annotated[float, typer.Option(help="Seconds the image build may take")] = 600.0,
+        str | None,
+        typer.Option(
+            help="Postgres image for the database service",
+            default_factory=ApiDefault(GRADE, "postgres_image"),
+        ),
+    ],
+    build_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds the image build may take",
+            default_factory=ApiDefault(GRADE, "build_timeout"),
+        ),
+    ],
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Build without Docker's layer cache")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--no-cache",
+            help="Build without Docker's layer cache",
+            default_factory=ApiDefault(GRADE, "no_cache"),
+        ),
+    ],
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
     published_ports: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--published-ports",
             help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
             "the app's network then has a route out",
+            default_factory=ApiDefault(GRADE, "isolate", negate=True),
         ),
-    ] = False,
-    runtime: RuntimeOpt = "docker",
-    database_url: DatabaseUrlOpt = None,
+    ],
+    runtime: Annotated[
+        str | None,
+        typer.Option(help=RUNTIME_HELP, default_factory=ApiDefault(GRADE, "runtime")),
+    ],
+    database_url: DatabaseUrlOpt,
     run_id: Annotated[
         str | None,
         typer.Option(
             hidden=True,
             help="Label the run's Docker objects with this id (`grader batch` passes one, "
             "to reap what a child it had to kill left behind)",
+            default_factory=ApiDefault(GRADE, "run_id"),
         ),
-    ] = None,
-    deadline: DeadlineOpt = 300.0,
+    ],
+    deadline: DeadlineOpt,
 ) -> None:
     """Grade one submission end to end (in Docker unless --runtime says otherwise)."""
     if run_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", run_id):
@@ -139,7 +196,7 @@ def grade(
         postgres_image=postgres_image,
         build_timeout=build_timeout,
         no_cache=no_cache,
-        isolate=not published_ports,
+        isolate=None if published_ports is None else not published_ports,
         runtime=runtime,
         database_url=database_url,
     )
@@ -162,9 +219,16 @@ def check(
             help=f"Where to write the report (default: {SELF_CHECK_DIR}/ in the repository)",
         ),
     ] = None,
-    runtime: RuntimeOpt = "auto",
-    database_url: DatabaseUrlOpt = None,
-    seed: Annotated[int, typer.Option(help="Fuzzing seed: same seed, same result")] = 0,
+    *,
+    # not pipeline.grade's "docker": a student's machine may have no Docker engine
+    runtime: Annotated[str, typer.Option(help=RUNTIME_HELP)] = "auto",
+    database_url: DatabaseUrlOpt,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Fuzzing seed: same seed, same result", default_factory=ApiDefault(GRADE, "seed")
+        ),
+    ],
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
 ) -> None:
@@ -185,7 +249,9 @@ def check(
         visible_only=True,
         shield_host=False,
     )
-    _print_check(result, out)
+    from grader.output import terminal
+
+    terminal.check(console, result, out)
     _extra_formats(result, junit, markdown)
     if result.status is Status.NOT_GRADED:
         raise typer.Exit(EXIT_FAULT)
@@ -198,11 +264,15 @@ def check(
 
 def _run(**kwargs: Any) -> Result:
     """pipeline.grade with the CLI's progress lines, Ctrl-C handling and fault reporting."""
+    from grader.assignment import load
+
+    load(kwargs["assignment"])  # a broken rubric fails in a moment: before the pipeline's imports
     from grader.pipeline import grade as run_grade
 
     _interruptible()
+    config.progress(lambda msg: console.print(f"[dim]… {msg}[/]"))
     try:
-        return run_grade(**kwargs, log=lambda msg: console.print(f"[dim]… {msg}[/]"))
+        return run_grade(**_given(**kwargs))
     except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
         console.print(
             "[yellow]interrupted: nothing graded; containers, processes and networks removed[/]"
@@ -211,108 +281,15 @@ def _run(**kwargs: Any) -> Result:
 
 
 def _extra_formats(result: Result, junit: Path | None, markdown: Path | None) -> None:
-    from grader import report
+    from grader.core import write_atomic
+    from grader.output import junit as junit_xml
+    from grader.output import markdown as summary_md
 
     if junit is not None:
-        report.write_atomic(junit, report.junit(result))
+        write_atomic(junit, junit_xml.render(result))
     if markdown is not None:
         with markdown.open("a", encoding="utf-8") as fh:  # GitHub's summary file is appended to
-            fh.write(report.markdown(result))
-
-
-def _print_causes(result: Result) -> None:
-    """The root causes the report opens with, each with the points it costs."""
-    from grader.report import top_causes
-
-    shown, rest = top_causes(result)
-    if not shown:
-        return
-    console.print("[bold]Where the points went[/]")
-    for n, c in enumerate(shown, 1):
-        console.print(f"  {n}. {c.title}  (−{c.points:g})", markup=False, highlight=False)
-    if rest:
-        console.print(
-            f"  … and {len(rest)} smaller cause(s) ({sum(c.points for c in rest):.2f} points)"
-        )
-
-
-def _print_check(result: Result, out: Path) -> None:
-    """The self-check's terminal summary: categories, then each failure with a reproducer."""
-    from rich.table import Table
-
-    from grader.report import (
-        cause,
-        failure_groups,
-        not_run,
-        not_run_line,
-        reproducers,
-        summary,
-        to_fix,
-        zeroed,
-    )
-
-    if result.status is Status.NOT_GRADED:
-        console.print(f"[bold yellow]{summary(result)}[/]")
-        return
-    table = Table(
-        title=f"{result.assignment} · visible checks · {result.runtime} mode", title_justify="left"
-    )
-    table.add_column("category")
-    table.add_column("points", justify="right")
-    table.add_column("not checked", justify="right")
-    for cat in result.categories:
-        unchecked = sum(
-            i.max_points for i in result.items if i.category == cat.id and i.not_checked
-        )
-        style = "green" if cat.points >= cat.max_points - unchecked else "red"
-        table.add_row(
-            cat.title,
-            f"[{style}]{cat.points:g} / {cat.max_points - unchecked:g}[/]",
-            f"[dim]{unchecked:g}[/]" if unchecked else "",
-        )
-    console.print(table)
-    for why, items in not_run(result):  # one line for the items that could not run
-        console.print(
-            f"✗ {not_run_line(why, items)}", style="bold red", markup=False, highlight=False
-        )
-    _print_causes(result)
-    scripts = reproducers(result)
-    fix = to_fix(result)
-    for item in result.items:
-        if item.not_checked:
-            console.print(f"[dim]○ {item.title}: not checked in {result.runtime} mode[/]")
-        elif item in fix:
-            console.print(f"[bold red]✗ {item.title}[/] ({item.points:g}/{item.max_points:g})")
-            if item.zeroed_by:
-                console.print(f"    {zeroed(item)}", style="bold", markup=False, highlight=False)
-            groups = failure_groups(item)
-            for first, same in groups[:3]:
-                what = cause(first)
-                console.print(f"    {first.name}: {what}", markup=False, highlight=False)
-                if first.expected is not None:
-                    console.print(
-                        f"      expected: {first.expected}", markup=False, highlight=False
-                    )
-                    console.print(f"      actual:   {first.actual}", markup=False, highlight=False)
-                if id(first) in scripts:  # the whole sequence, against the student's own app
-                    script = os.path.relpath(out / scripts[id(first)][0])  # copied as one line
-                    console.print(
-                        f"      reproduce: python {script}",
-                        markup=False,
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-                elif first.exchange is not None:
-                    console.print(
-                        f"      reproduce: {first.exchange.curl()}", markup=False, highlight=False
-                    )
-                if same:
-                    console.print(f"      … and {len(same)} more with the same cause")
-            if len(groups) > 3:
-                console.print(f"    … {len(groups) - 3} more problem(s): see the report")
-    style = "green" if all(i.passed or i.not_checked for i in result.items) else "red"
-    console.print(f"[bold {style}]{summary(result)}[/]")
-    console.print(f"report: {out / 'report.html'}")
+            fh.write(summary_md.render(result))
 
 
 @app.command()
@@ -320,18 +297,38 @@ def batch(
     source: Annotated[
         Path, typer.Argument(help="Folder of submissions (folders/archives) or a CSV roster")
     ],
+    *,
     assignment: Annotated[str, typer.Option("--assignment", "-a")],
     out: Annotated[Path, typer.Option("--out", "-o")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded at once")] = 2,
-    seed: Annotated[int, typer.Option()] = 0,
-    build_timeout: Annotated[float, typer.Option(help="Seconds each image build may take")] = 600.0,
-    deadline: DeadlineOpt = 300.0,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Submissions graded at once",
+            default_factory=ApiDefault(BATCH, "jobs"),
+        ),
+    ],
+    seed: Annotated[int | None, typer.Option(default_factory=ApiDefault(BATCH, "seed"))],
+    build_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds each image build may take",
+            default_factory=ApiDefault(GRADE, "build_timeout"),
+        ),
+    ],
+    deadline: DeadlineOpt,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from grader.batch import run_batch
 
+    # each child is given both (a grade's defaults otherwise); its time limit adds them up
+    if build_timeout is None:
+        build_timeout = ApiDefault(GRADE, "build_timeout").value()
+    if deadline is None:
+        deadline = ApiDefault(GRADE, "deadline").value()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -353,8 +350,7 @@ def batch(
             source=source,
             assignment=assignment,
             out=out,
-            jobs=jobs,
-            seed=seed,
+            **_given(jobs=jobs, seed=seed),
             extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
             timeout=build_timeout + deadline + 300,  # + services, start, cleanup
             progress=progress,
@@ -372,15 +368,22 @@ def batch(
 
 @app.command()
 def setup(
+    *,
     for_tests: Annotated[
-        bool, typer.Option("--for-tests", help="Also install what the test suite needs")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--for-tests",
+            help="Also install what the test suite needs",
+            default_factory=ApiDefault("grader.machine:setup", "for_tests"),
+        ),
+    ],
 ) -> None:
     """Make this machine ready: a Docker engine (installed and started if none answers), the
     firewall rules, base images."""
     from grader import machine
 
-    machine.setup(for_tests=for_tests, log=console.print)
+    config.progress(console.print)
+    machine.setup(**_given(for_tests=for_tests))
 
 
 @firewall_app.command("install")
@@ -397,7 +400,8 @@ def firewall_install(
     """Install the rules (root; idempotent). An isolated grade refuses to run without them."""
     from grader import firewall
 
-    firewall.install(allow=allow, log=console.print)
+    config.progress(console.print)
+    firewall.install(allow=allow)
 
 
 @firewall_app.command("check")
@@ -425,16 +429,23 @@ def demo(
         ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("out/demo"),
-    seed: Annotated[int, typer.Option()] = 0,
+    *,
+    seed: Annotated[int | None, typer.Option(default_factory=ApiDefault(GRADE, "seed"))],
 ) -> None:
     """Grade the bundled examples: each assignment's reference solution, starter repo and samples."""
+    import tempfile
+
+    from grader import variants
     from grader.assignment import SPECS_DIR, load
     from grader.pipeline import grade as run_grade
 
+    # sample specs (examples/*.yaml) are made here; the folder goes when `made` does, as demo returns
+    made = tempfile.TemporaryDirectory(prefix="api-grader-samples-")
     ids = assignment or sorted(
         p.name for p in SPECS_DIR.iterdir() if (p / "assignment.yaml").is_file()
     )
     faults = 0
+    config.progress(lambda msg: console.print(f"[dim]… {msg}[/]"))
     for name in ids:
         spec = load(name)
         repo = spec.dir.parent.parent
@@ -442,6 +453,10 @@ def demo(
             (kind, repo / kind / spec.id) for kind in ("reference_solution", "student_template")
         ]
         samples += sorted((p.name, p) for p in (spec.dir / "examples").glob("*") if p.is_dir())
+        samples += [
+            (s.name, variants.materialize(s, Path(made.name) / spec.id / s.name))
+            for s in variants.samples(spec.dir / "examples")
+        ]
         for sample, path in samples:
             if not path.is_dir():
                 continue
@@ -450,8 +465,7 @@ def demo(
                 submission_path=path,
                 assignment=spec.id,
                 out=out / spec.id / sample,
-                seed=seed,
-                log=lambda msg: console.print(f"[dim]… {msg}[/]"),
+                **_given(seed=seed),
             )
             _print_result(result, out / spec.id / sample)
             faults += result.status is Status.NOT_GRADED
@@ -499,31 +513,52 @@ def cleanup(
 
 @images_app.command("build-offline")
 def build_offline(
+    *,
     python_tag: Annotated[
-        str, typer.Option(help="Tag of the Python base image")
-    ] = "python:3.11-slim",
-    postgres_tag: Annotated[str, typer.Option(help="Tag of the Postgres image")] = "postgres:15",
+        str | None,
+        typer.Option(
+            help="Tag of the Python base image", default_factory=ApiDefault(IMAGES, "python_tag")
+        ),
+    ],
+    postgres_tag: Annotated[
+        str | None,
+        typer.Option(
+            help="Tag of the Postgres image", default_factory=ApiDefault(IMAGES, "postgres_tag")
+        ),
+    ],
     ca_bundle: Annotated[
-        Path | None, typer.Option(help="CA bundle to trust inside the images (default: the host's)")
-    ] = None,
+        Path | None,
+        typer.Option(
+            help="CA bundle to trust inside the images (the host's)",
+            default_factory=ApiDefault(IMAGES, "ca_bundle"),
+        ),
+    ],
     mirror: Annotated[
         str | None,
         typer.Option(
             help="Debian mirror URL (default: the first "
-            "archive of the suite in this machine's APT sources)"
+            "archive of the suite in this machine's APT sources)",
+            default_factory=ApiDefault(IMAGES, "mirror"),
         ),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Rebuild even if the images exist")] = False,
+    ],
+    force: Annotated[
+        bool | None,
+        typer.Option(
+            help="Rebuild even if the images exist", default_factory=ApiDefault(IMAGES, "force")
+        ),
+    ],
 ) -> None:
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
     from grader import offline
 
     built = offline.build_offline_images(
-        python_tag=python_tag,
-        postgres_tag=postgres_tag,
-        ca_bundle=ca_bundle or offline.DEFAULT_CA_BUNDLE,
-        mirror=mirror,
-        force=force,
+        **_given(
+            python_tag=python_tag,
+            postgres_tag=postgres_tag,
+            ca_bundle=ca_bundle,
+            mirror=mirror,
+            force=force,
+        ),
         log=console.print,
     )
     console.print(f"built: {', '.join(built) or 'nothing (all present; --force rebuilds)'}")
@@ -553,19 +588,27 @@ def gradescope_bundle(
     out: Annotated[Path, typer.Option("--out", "-o", help="The zip to write")] = Path(
         "autograder.zip"
     ),
-    seed: Annotated[int, typer.Option(help="Fuzzing seed every submission is graded with")] = 0,
+    *,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Fuzzing seed every submission is graded with",
+            default_factory=ApiDefault("grader.bundle:bundle", "seed"),
+        ),
+    ],
 ) -> None:
     """Write the autograder zip Gradescope expects: setup.sh, run_autograder, grader, spec, reference.
     Gradescope has no Docker engine: submissions are graded in local mode."""
-    from grader import gradescope
+    from grader.bundle import bundle
 
-    path = gradescope.bundle(assignment=assignment, out=out, seed=seed)
+    path = bundle(assignment=assignment, out=out, **_given(seed=seed))
     console.print(f"wrote {path}: upload it as the assignment's autograder (Ubuntu base image)")
 
 
 def main() -> None:
     """The `grader` command. A grader fault (the grader or its machine failed, never the student)
     maps to its exit code here, once, whichever command raised it."""
+    config.configure()
     try:
         app()
     except GraderFault as exc:

@@ -6,6 +6,7 @@ import enum
 import os
 import shlex
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,22 @@ def scrub(value: Any, seen: set[int] | None = None) -> Any:
         for i, inner in enumerate(value):
             value[i] = printable(inner) if isinstance(inner, str) else scrub(inner, seen)
     return value
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file, fsync and rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        # errors: a lone surrogate that slipped past scrub is written as its escape
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cap(text: str, limit: int = BODY_CAP) -> str:
@@ -396,3 +413,75 @@ class Result:
             "answered_unhealthy": self.answered_unhealthy,
             "causes": [c.to_dict() for c in self.causes],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """The Result `to_dict` (full.json) holds: `from_dict(r.to_dict()).to_dict() ==
+        r.to_dict()`. A cause's outcomes are the items' own objects again, found by (check, name,
+        item) in the order they were saved."""
+        items = [_item(i) for i in data["items"]]
+        by_key: dict[tuple[str, str, str], list[Outcome]] = {}
+        for item in items:
+            for o in item.outcomes:
+                by_key.setdefault((o.check, o.name, o.item), []).append(o)
+        taken: dict[tuple[str, str, str], int] = {}
+
+        def find(ref: dict[str, str]) -> Outcome:
+            key = (ref["check"], ref["name"], ref["item"])
+            n = taken.get(key, 0)
+            taken[key] = n + 1
+            same = by_key.get(key)
+            if not same:
+                raise ValueError(f"a cause names an outcome no item holds: {key}")
+            return same[min(n, len(same) - 1)]
+
+        migrate = data["migrate"]
+        return cls(
+            assignment=data["assignment"],
+            assignment_version=data["assignment_version"],
+            submission=data["submission"],
+            seed=data["seed"],
+            status=Status(data["status"]),
+            reason=data["reason"],
+            score=data["score"],
+            max_score=data["max_score"],
+            categories=[CategoryScore(**c) for c in data["categories"]],
+            items=items,
+            timings=data["timings"],
+            build_log=data["build_log"],
+            app_log=data["app_log"],
+            runtime=data["runtime"],
+            run_id=data["run_id"],
+            hidden=data["hidden"],
+            hidden_points=data["hidden_points"],
+            migrate=MigrateRun(**migrate) if migrate is not None else None,
+            answered_unhealthy=data["answered_unhealthy"],
+            causes=[
+                Cause(
+                    title=c["title"],
+                    points=c["points"],
+                    critical=c["critical"],
+                    outcomes=[find(o) for o in c["outcomes"]],
+                )
+                for c in data["causes"]
+            ],
+        )
+
+
+def _exchange(data: dict[str, Any] | None) -> Exchange | None:
+    if data is None:
+        return None
+    return Exchange(**{k: v for k, v in data.items() if k != "curl"})  # curl: derived
+
+
+def _item(data: dict[str, Any]) -> ItemScore:
+    outcomes = [
+        Outcome(
+            **{k: v for k, v in o.items() if k not in {"exchange", "reference"}},
+            exchange=_exchange(o["exchange"]),
+            reference=_exchange(o["reference"]),
+        )
+        for o in data["outcomes"]
+    ]
+    kept = {k: v for k, v in data.items() if k not in {"outcomes", "passed"}}  # passed: derived
+    return ItemScore(**kept, outcomes=outcomes)

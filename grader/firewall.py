@@ -29,15 +29,17 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from grader.core import GraderFault
 
+logger = logging.getLogger(__name__)
 BRIDGE_PREFIX = "agr"  # every bridge the grader creates; iptables matches `agr+`
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 CHAIN = "API-GRADER-INPUT"
@@ -250,7 +252,7 @@ def _first(tool: str, chain: str, rule: list[str]) -> None:
         _must(tool, "-D", chain, str(index))
 
 
-def install(log: Callable[[str], None] = print, *, allow: Sequence[str] | None = None) -> None:
+def install(*, allow: Sequence[str] | None = None) -> None:
     """Install the rules; idempotent (rules already in place are left untouched). `allow`: the
     networks builds may reach in private ranges, replacing the stored list (None keeps it)."""
     tools = _tools()
@@ -272,7 +274,7 @@ def install(log: Callable[[str], None] = print, *, allow: Sequence[str] | None =
         # engine yet, or ip6tables off in the engine), the grader does the same, as Docker would
         _first(tool, DOCKER_USER, _FORWARD_JUMP)
         _first(tool, "FORWARD", _TO_DOCKER_USER)
-        log(
+        logger.info(
             f"{tool}: INPUT drops what arrives on {BRIDGE_PREFIX}+ bridges, except replies; "
             f"FORWARD drops their traffic to private networks"
             + (f" except {', '.join(stored)}" if stored else "")
@@ -280,4 +282,4 @@ def install(log: Callable[[str], None] = print, *, allow: Sequence[str] | None =
     missing = check()
     if missing:
         raise GraderFault(f"the grader's firewall rules did not take: {'; '.join(missing)}")
-    log("the grader's firewall rules are in place")
+    logger.info("the grader's firewall rules are in place")

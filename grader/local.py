@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.machinery
+import logging
 import os
 import posixpath
 import re
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -51,6 +52,7 @@ from grader.run import wait_health, with_log_line
 MIGRATE = [sys.executable, "-m", "alembic", "upgrade", "head"]
 SERVE = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"]
 VENVS = CACHE_DIR / "venvs"
+logger = logging.getLogger(__name__)
 # what the app inherits from the grader's environment (the rest is the assignment's env contract)
 PASSED_ENV = (
     "HOME",
@@ -88,7 +90,7 @@ class LocalAppError(Exception):
         self.reason, self.log, self.answered = reason, log, answered
 
 
-def venv_for(app_dir: Path, *, timeout: float = 600.0, log: Callable[[str], None] = print) -> Path:
+def venv_for(app_dir: Path, *, timeout: float = 600.0) -> Path:
     """A virtual environment with the app's requirements, made once per requirements file."""
     requirements = app_dir / "requirements.txt"
     if not requirements.is_file():
@@ -105,7 +107,7 @@ def venv_for(app_dir: Path, *, timeout: float = 600.0, log: Callable[[str], None
         if (venv / ".complete").exists():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
-        log("installing requirements.txt into a virtual environment (cached by its hash)")
+        logger.info("installing requirements.txt into a virtual environment (cached by its hash)")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         try:
             done = subprocess.run(

@@ -9,16 +9,16 @@ and no registry can provide them.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from grader.core import GraderFault
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 DOCKERD_LOG = Path("/var/log/api-grader-dockerd.log")
 
 
@@ -37,7 +37,7 @@ def engine_answers() -> bool:
         return False
 
 
-def apt_install(packages: list[str], log: Log) -> None:
+def apt_install(packages: list[str]) -> None:
     missing = [p for p in packages if _run(["dpkg", "-s", p], timeout=30).returncode != 0]
     if not missing:
         return
@@ -45,7 +45,7 @@ def apt_install(packages: list[str], log: Log) -> None:
         raise GraderFault(
             f"missing packages {missing}: install them (e.g. `sudo apt-get install -y {' '.join(missing)}`)"
         )
-    log(f"installing {' '.join(missing)} with apt-get")
+    logger.info(f"installing {' '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
         done = subprocess.run(
@@ -55,23 +55,23 @@ def apt_install(packages: list[str], log: Log) -> None:
             raise GraderFault(f"`{' '.join(cmd)}` failed: {done.stderr.strip()[-500:]}")
 
 
-def ensure_engine(log: Log, *, deadline: float = 60.0) -> None:
+def ensure_engine(*, deadline: float = 60.0) -> None:
     """Make `docker info` answer: install docker.io and start dockerd when needed."""
     if engine_answers():
         return
     if shutil.which("dockerd") is None:
-        apt_install(["docker.io"], log)
+        apt_install(["docker.io"])
     if os.geteuid() != 0:
         raise GraderFault(
             "no Docker engine answers and starting one needs root: run `sudo dockerd &`"
         )
-    log(f"starting dockerd (log: {DOCKERD_LOG})")
+    logger.info(f"starting dockerd (log: {DOCKERD_LOG})")
     with DOCKERD_LOG.open("ab") as out:
         subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if engine_answers():
-            log("Docker engine is up")
+            logger.info("Docker engine is up")
             return
         time.sleep(0.5)
     raise GraderFault(f"dockerd did not answer within {deadline:.0f} s; see {DOCKERD_LOG}")
@@ -89,25 +89,26 @@ def setup(
     python_tag: str = "python:3.11-slim",
     postgres_tag: str = "postgres:15",
     for_tests: bool = False,
-    log: Log = print,
 ) -> None:
-    ensure_engine(log)
+    ensure_engine()
     from grader import firewall, offline
 
-    firewall.install(log)
+    firewall.install()
 
     wanted = [python_tag, postgres_tag]
     if offline.missing_images(wanted):
         if registry_reachable():
             for tag in offline.missing_images(wanted):
-                log(f"pulling {tag}")
+                logger.info(f"pulling {tag}")
                 if _run(["docker", "pull", "-q", tag]).returncode != 0:
                     raise GraderFault(f"cannot pull {tag}")
         else:
-            log("no registry answers: building base images from Debian's archive")
-            apt_install(["debootstrap"], log)
-            offline.build_offline_images(python_tag=python_tag, postgres_tag=postgres_tag, log=log)
+            logger.info("no registry answers: building base images from Debian's archive")
+            apt_install(["debootstrap"])
+            offline.build_offline_images(
+                python_tag=python_tag, postgres_tag=postgres_tag, log=logger.info
+            )
     if for_tests:
         # local mode needs PostgreSQL binaries; report screenshots need Chromium
-        apt_install(["postgresql", "chromium"], log)
-    log("ready")
+        apt_install(["postgresql", "chromium"])
+    logger.info("ready")

@@ -13,25 +13,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import tempfile
+import logging
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from grader import build, engine, run, services, submission
+from grader import runtimes, services, submission
 from grader.assignment import Assignment
 from grader.checks.contract import run_suite
 from grader.checks.differential import mask, secrets_of
-from grader.core import CACHE_DIR, Exchange, GraderFault, Target
-from grader.local import LocalApp, LocalAppError, LocalServices, venv_for
+from grader.core import CACHE_DIR, Exchange, GraderFault
 
 CACHE = CACHE_DIR / "reference"
 Traces = dict[str, list[Exchange]]
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 def needed(spec: Assignment) -> bool:
@@ -58,7 +55,7 @@ def load_traces(cache_key: str) -> Traces | None:
 
 
 def save_traces(cache_key: str, traces: Traces) -> None:
-    from grader.report import write_atomic
+    from grader.core import write_atomic
 
     data = {test: [e.to_dict() for e in exchanges] for test, exchanges in traces.items()}
     write_atomic(CACHE / f"{cache_key}.json", json.dumps(data))
@@ -72,21 +69,35 @@ def traces(
     postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
     isolate: bool = True,
     database_url: str | None = None,
-    log: Log = print,
 ) -> Traces:
-    """The reference's traces for `spec` and `seed`: from the cache, or recorded now, alone."""
+    """The reference's traces for `spec` and `seed`: from the cache, or recorded now, alone, on
+    `runtime` ("docker", "local" or "inprocess"). GraderFault when the reference does not build,
+    start or pass its own contract suite."""
     cache_key = key(spec, seed)
     with _locked(CACHE / f"{cache_key}.lock"):  # a second grader waits, then reads the cache
         cached = load_traces(cache_key)
         if cached is not None:
             return cached
-        log("recording the reference solution's answers (first grade of this assignment version)")
+        logger.info(
+            "recording the reference solution's answers (first grade of this assignment version)"
+        )
         begin = time.monotonic()
-        with ExitStack() as stack:
-            if runtime == "docker":
-                target = _up_docker(spec, stack, postgres_image=postgres_image, isolate=isolate)
-            else:
-                target = _up_local(spec, stack, database_url=database_url, log=log)
+        assert spec.reference_dir is not None
+        with runtimes.create(
+            runtime,
+            postgres_image=postgres_image,
+            isolate=isolate,
+            database_url=database_url,
+            reference=True,
+        ) as alone:
+            up = alone.up(spec.reference_dir, spec)
+            if up.built is False:
+                raise GraderFault(f"the reference solution did not build: {up.build_reason}")
+            if up.target is None or not up.started:
+                raise GraderFault(
+                    f"the reference solution did not start: {up.reason}\n{up.start_log[-1500:]}"
+                )
+            target = up.target
             suite = run_suite(spec.tests_dir, target)
         failing = [o.name for o in suite.outcomes if not o.passed]
         if failing:  # the spec and its model solution disagree: not the student's problem
@@ -96,7 +107,7 @@ def traces(
             )
         recorded = mask(suite.traces, secrets_of(spec.runtime, target.env))
         save_traces(cache_key, recorded)
-        log(f"reference recorded in {time.monotonic() - begin:.1f} s")
+        logger.info("reference recorded in %.1f s", time.monotonic() - begin)
         return recorded
 
 
@@ -106,63 +117,3 @@ def _locked(path: Path) -> Iterator[None]:
     with path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
-
-
-def _up_docker(spec: Assignment, stack: ExitStack, *, postgres_image: str, isolate: bool) -> Target:
-    """The reference on a network and Postgres of its own, removed when `stack` closes."""
-    assert spec.reference_dir is not None
-    client = engine.connect()
-    run_id = f"ref{uuid.uuid4().hex[:9]}"
-    stack.callback(engine.cleanup, client, run_id)
-    labels = engine.labels(run_id)
-    tag = f"api-grader-ref:{submission.tree_hash(spec.reference_dir)[:16]}"
-    # no run labels: the same tree gives the same image, kept as a cache (a label per run made a
-    # new image each time and left the last one dangling)
-    built = build.build_image(client, spec.reference_dir, tag=tag, labels={})
-    if not built.ok:
-        raise GraderFault(f"the reference solution did not build: {built.reason}")
-    svc = services.start(
-        client, spec, labels=labels, postgres_image=postgres_image, internal=isolate
-    )
-    stack.callback(svc.stop)
-    env = run.expand_env(spec.runtime, svc.values)
-    started = run.start_app(
-        client,
-        tag,
-        runtime=spec.runtime,
-        env=env,
-        network=svc.network.name,
-        labels=labels,
-        publish=not isolate,
-    )
-    if started.app is not None:
-        stack.callback(started.app.stop)
-    if started.app is None or started.reason:
-        raise GraderFault(
-            f"the reference solution did not start: {started.reason}\n{started.log[-1500:]}"
-        )
-    return started.app.target(env, svc.grader_database_url)
-
-
-def _up_local(spec: Assignment, stack: ExitStack, *, database_url: str | None, log: Log) -> Target:
-    """Local mode: the reference as a process in its own virtual environment and cluster."""
-    assert spec.reference_dir is not None
-    svc = LocalServices(
-        values=spec.runtime.randoms(), postgres=spec.services.postgres, database_url=database_url
-    )
-    stack.callback(svc.stop)
-    env = run.expand_env(spec.runtime, svc.values)
-    try:
-        venv = venv_for(spec.reference_dir, log=log)
-        log_path = (
-            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-ref-")))
-            / "reference.log"
-        )
-        app = LocalApp.for_runtime(spec.reference_dir, env, log_path, spec.runtime, venv)
-        stack.callback(app.stop)
-        if spec.runtime.migrate:
-            app.migrate(spec.runtime.migrate)
-        app.start()
-    except LocalAppError as exc:
-        raise GraderFault(f"the reference solution did not start: {exc}") from exc
-    return app.target(svc.grader_database_url)

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import docker.errors
 from docker import DockerClient
-from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from grader import firewall
@@ -59,10 +58,6 @@ POSTGRES_SETTINGS = {
     "min_wal_size": "32MB",  # a checkpoint well before the WAL's tmpfs fills
     "temp_file_limit": "256MB",  # per process: sorts and hashes that spill fail instead
 }
-
-# Poll readiness every 0.2 s (the default is 1 s), for at most 60 s.
-testcontainers_config.sleep_time = 0.2
-testcontainers_config.max_tries = 300
 
 
 @dataclass

@@ -25,6 +25,12 @@ TEMPLATE_DIR = ROOT / "student_template" / "fastapi-db-auth"
 HEALTH_DEADLINE = 60.0  # seconds, as the assignment's runtime contract
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from grader.config import configure
+
+    configure()  # the settings the grader's entry points apply (testcontainers)
+
+
 def benchmark_mutants() -> Any:
     """benchmarks/mutants.py, loaded by path once (benchmarks/ is not a package)."""
     name = "benchmark_mutants"

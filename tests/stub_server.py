@@ -1,4 +1,6 @@
-"""Small HTTP stand-ins for apps, served on loopback in a thread (unit tests without Docker)."""
+"""Small HTTP stand-ins for apps: served on loopback in a thread (unit tests without Docker), and
+the server the hostile corpus's apps share (tests/hostile/corpus.py copies this file into each
+app's build context; there it runs on python:3.11-slim, so the standard library only)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,30 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def health(self) -> bool:
+        """Answer the health path (200 `{"status": "ok"}`) and say so; False for any other path."""
+        if self.path != "/health":
+            return False
+        self.answer(200, {"status": "ok"})
+        return True
+
+
+class Hello(Handler):
+    """The `mini` assignment's two routes: GET /health is ok, GET /hello answers `hello()`, any
+    other path 404 without a body."""
+
+    def do_GET(self) -> None:
+        if self.health():
+            return
+        if self.path == "/hello":
+            self.hello()
+            return
+        self.send_response(404)
+        self.end_headers()
+
+    def hello(self) -> None:
+        raise NotImplementedError
+
 
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
@@ -36,3 +62,8 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve(handler: type[BaseHTTPRequestHandler], port: int = 8000) -> None:
+    """`handler` served on every interface until the process ends (an app in its container)."""
+    ThreadingHTTPServer(("0.0.0.0", port), handler).serve_forever()

@@ -1,6 +1,6 @@
 """The second assignment, `fastapi-basics`, graded end to end in Docker: the reference gets full
 marks without any Postgres container, the starter repo scores above 0 and below half, and every
-mutant of benchmarks/mutants/fastapi-basics loses points in the category its bug belongs to."""
+mutant of specs/fastapi-basics/mutants/ loses points in the category its bug belongs to."""
 
 from __future__ import annotations
 

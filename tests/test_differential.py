@@ -29,11 +29,10 @@ WORKS = Credit.of({"GET /x"}, given={"GET /health"})
 def compare(
     student: dict[str, list[Exchange]],
     reference: dict[str, list[Exchange]],
-    outcomes: list[Outcome],
     item: str,
     credit: Credit = WORKS,
 ) -> list[Outcome]:
-    return differential.compare(student, reference, outcomes, item, api=API, credit=credit)
+    return differential.compare(student, reference, item, api=API, credit=credit)
 
 
 def ex(status: int, body: object = None, method: str = "GET", path: str = "/x") -> Exchange:
@@ -82,16 +81,29 @@ def test_first_divergence_per_test_and_reference_answer_attached() -> None:
         "t_ok": [ex(201, {"id": 5})],
         "t_bad": [ex(201, {"id": 2}), ex(200, {"x": 2}), ex(204)],
     }
-    failing = Outcome(check="contract", name="t_bad", item="i", passed=False)
-    outcomes = compare(student, reference, [failing], "matches-reference")
+    outcomes = compare(student, reference, "matches-reference")
     by_name = {o.name.split(" · ")[0]: o for o in outcomes}
     assert by_name["t_ok"].passed
     bad = by_name["t_bad"]
     assert not bad.passed and bad.name == "t_bad · request 2"
     assert bad.reference is not None and bad.reference.response_body == '{"x": 2}'
-    assert (
-        failing.reference is not None and failing.reference.status == 204
-    )  # same request as its last
+
+
+def test_a_failing_contract_test_gets_the_references_answer_to_its_last_request() -> None:
+    """A new outcome, the contract check's own left as it was (no check edits another's)."""
+    student = {"t_bad": [ex(201), ex(500)], "t_ok": [ex(200)], "t_long": [ex(200), ex(200)]}
+    reference = {"t_bad": [ex(201), ex(204), ex(200)], "t_ok": [ex(200)], "t_long": [ex(200)]}
+    failing, passing, longer = (
+        Outcome(check="contract", name=name, item="i", passed=passed)
+        for name, passed in (("t_bad", False), ("t_ok", True), ("t_long", False))
+    )
+    unseen = Outcome(check="contract", name="t_unseen", item="i", passed=False)
+    given = [failing, passing, longer, unseen]
+    got = differential.with_reference(given, student, reference)
+    assert [o.name for o in got] == ["t_bad", "t_ok", "t_long", "t_unseen"]
+    assert got[0].reference is not None and got[0].reference.status == 204  # its 2nd request
+    assert got[1:] == given[1:]  # passed, more requests than the reference's, no trace
+    assert all(o.reference is None for o in given)
 
 
 def test_a_cut_body_is_not_a_divergence() -> None:
@@ -136,13 +148,13 @@ def test_random_env_values_are_masked_before_comparing() -> None:
     }
     mine = {"t": [ex(200, {"username": "alice-7f3a9c"}, path="/users/me?u=alice-7f3a9c")]}
     theirs = {"t": [ex(200, {"username": "bob-0d41e2"})]}
-    assert compare(mine, theirs, [], "diff")[0].passed is False  # unmasked: a false divergence
+    assert compare(mine, theirs, "diff")[0].passed is False  # unmasked: a false divergence
     masked_mine = mask(mine, secrets_of(runtime, mine_env))
     masked_theirs = mask(theirs, secrets_of(runtime, theirs_env))
     assert masked_mine["t"][0].url.endswith("u=<BASIC_USERNAME>")
-    assert compare(masked_mine, masked_theirs, [], "diff")[0].passed is True
+    assert compare(masked_mine, masked_theirs, "diff")[0].passed is True
     wrong = mask({"t": [ex(200, {"username": "someone-else"})]}, secrets_of(runtime, mine_env))
-    assert compare(wrong, masked_theirs, [], "diff")[0].passed is False
+    assert compare(wrong, masked_theirs, "diff")[0].passed is False
 
 
 def test_a_match_counts_only_where_the_operations_it_reaches_work() -> None:
@@ -157,7 +169,7 @@ def test_a_match_counts_only_where_the_operations_it_reaches_work() -> None:
         "t_x": [ex(200, {"a": 1})],
     }
     reference = {**student, "t_none": [ex(200, path="/y")]}  # the reference's run went further
-    by_name = {o.name: o for o in compare(student, reference, [], "diff")}
+    by_name = {o.name: o for o in compare(student, reference, "diff")}
     assert set(by_name) == {"t_y", "t_xy", "t_x", "t_none"}
     assert by_name["t_x"].passed
     for name in ("t_y", "t_xy", "t_none"):
@@ -166,7 +178,7 @@ def test_a_match_counts_only_where_the_operations_it_reaches_work() -> None:
             "not credited: GET /y never succeeded in a contract test that passed: "
         )
     everything = Credit.of({"GET /x", "GET /y"}, given={"GET /health"})
-    assert all(o.passed for o in compare(student, reference, [], "diff", credit=everything))
+    assert all(o.passed for o in compare(student, reference, "diff", credit=everything))
     # a divergence fails as before, whatever works
-    wrong = compare({"t_x": [ex(500)]}, {"t_x": [ex(200, {"a": 1})]}, [], "diff", credit=everything)
+    wrong = compare({"t_x": [ex(500)]}, {"t_x": [ex(200, {"a": 1})]}, "diff", credit=everything)
     assert [(o.passed, o.name) for o in wrong] == [(False, "t_x · request 1")]

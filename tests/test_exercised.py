@@ -588,3 +588,53 @@ def test_a_static_mock_scores_nothing_in_robustness(notes: Path, tmp_path: Path)
     # fuzzing did judge it: its checks found nothing wrong on POST /notes
     fuzzed = [o for o in items["fuzz-no-server-errors"].outcomes if o.name.startswith("POST ")]
     assert [o.name for o in fuzzed] == ["POST /notes · not credited"], fuzzed
+
+
+# --- the checks in this process: the contract run handed to fuzzing and the comparison ---------
+
+
+def test_the_contract_run_decides_what_fuzzing_and_the_comparison_credit(tmp_path: Path) -> None:
+    """run_checks without Docker, the apps served here: the contract check's run (which
+    operations work) reaches the schemathesis and differential checks whatever the items' order,
+    and a failing contract test shows the reference's answer to its last request."""
+    from grader import assignment as assignments
+    from grader.checks import Context, run_checks
+    from grader.checks.contract import run_suite
+    from grader.core import Target
+
+    spec = assignments.load(_notes_assignment(tmp_path / "notes"))
+    items = sorted(spec.items, key=lambda i: i.check != "differential")  # consumers first
+    with serve("correct") as url:
+        reference = run_suite(spec.tests_dir, Target(url)).traces
+
+    def checked(mode: str) -> dict[str, list[Outcome]]:
+        with serve(mode) as url:
+            ctx = Context(
+                assignment=spec,
+                seed=0,
+                runtime="inprocess",
+                built=None,
+                started=True,
+                target=Target(url),
+                reference_traces=reference,
+            )
+            outcomes = run_checks(ctx, items)
+        by_item: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            by_item.setdefault(o.item or "", []).append(o)
+        return by_item
+
+    correct = checked("correct")
+    robustness = [i.id for i in spec.items if i.category == "robustness"]
+    for item in ["notes", *robustness]:
+        assert correct[item] and all(o.passed for o in correct[item]), correct[item]
+    static = checked("static")
+    lost = [o for item in robustness for o in static[item]]
+    assert lost and not any(o.passed for o in lost), lost
+    said = "not credited: POST /notes never succeeded in a contract test that passed"
+    for check in ("schemathesis", "differential"):
+        assert any(o.check == check and o.message.startswith(said) for o in lost), check
+    failed = {o.name: o for o in static["notes"] if not o.passed}
+    assert set(failed) == {"test_create_and_read", "test_unknown_note_is_404"}, failed
+    shown = failed["test_unknown_note_is_404"].reference
+    assert shown is not None and shown.status == 404  # the reference's answer to that request

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
+from grader import variants
 from grader.core import Status
 from grader.engine import leftovers
 from grader.pipeline import grade
@@ -72,8 +73,9 @@ def test_buggy_sample_loses_points_where_its_bugs_are(
     tmp_path: Path, docker_client: DockerClient
 ) -> None:
     out = tmp_path / "buggy"
+    sample = variants.load_sample(ROOT / "specs" / ASSIGNMENT / "examples" / "buggy-sample.yaml")
     result = grade(
-        submission_path=ROOT / "specs" / ASSIGNMENT / "examples" / "buggy-sample",
+        submission_path=variants.materialize(sample, tmp_path / "buggy-sample"),
         assignment=ASSIGNMENT,
         out=out,
     )

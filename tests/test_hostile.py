@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -18,13 +17,12 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 from host_listener import HostListener, host_addresses
+from hostile import corpus
 from mini_assignment import make_submission
 
 from grader.engine import leftovers
 
 pytestmark = pytest.mark.docker
-
-HOSTILE = Path(__file__).parent / "hostile"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +45,7 @@ def graded(
     mini: Path, tmp_path_factory: pytest.TempPathFactory, outbound_listener: HostListener
 ) -> tuple[Path, dict[str, dict[str, str]]]:
     source = tmp_path_factory.mktemp("hostile") / "class"
-    shutil.copytree(HOSTILE, source, ignore=shutil.ignore_patterns("README.md", "__pycache__"))
+    corpus.write_all(source)
     _aim(source / "outbound-connection", outbound_listener)
     make_submission(source / "honest")
     with zipfile.ZipFile(source / "zip-slip.zip", "w") as zf:
@@ -100,11 +98,7 @@ def test_every_submission_has_exactly_one_result(
     graded: tuple[Path, dict[str, dict[str, str]]],
 ) -> None:
     _out, rows = graded
-    expected = {p.name for p in HOSTILE.iterdir() if p.is_dir() and p.name != "__pycache__"} | {
-        "honest",
-        "zip-slip",
-        "symlink-out",
-    }
+    expected = {*corpus.names(), "honest", "zip-slip", "symlink-out"}
     assert set(rows) == expected
     assert len(rows) >= 15
     assert rows["honest"]["score"] == "100", "the batch goes on and grades honest work fully"
@@ -193,7 +187,7 @@ def test_the_outbound_check_can_fail(
     from grader.pipeline import grade
 
     monkeypatch.setattr(firewall, "bridge_name", lambda suffix=None: f"ctl-{uuid.uuid4().hex[:11]}")
-    submission = shutil.copytree(HOSTILE / "outbound-connection", tmp_path / "outbound-connection")
+    submission = corpus.write("outbound-connection", tmp_path / "outbound-connection")
     with HostListener() as listener:
         result = grade(
             submission_path=_aim(submission, listener),

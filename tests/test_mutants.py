@@ -1,5 +1,6 @@
-"""The mutation benchmark's data (benchmarks/mutants/): every mutant and variant materializes from
-the reference, every edit applies exactly once, and the result is valid Python (fast: nothing runs).
+"""The mutation benchmark's data (specs/<id>/mutants/, made by grader/variants.py): every mutant and
+variant materializes from the reference, every edit applies exactly once, and the result is valid
+Python; every sample (specs/<id>/examples/*.yaml) applies its mutants together (fast: nothing runs).
 Then the mutants that fake the database's evidence (a hash that only looks like argon2, a revision
 inserted by hand beside create_all) are served on a local Postgres and lose their rubric item, while
 the correct variants keep every contract item.
@@ -14,7 +15,7 @@ import pytest
 from conftest import benchmark_mutants
 
 from grader import assignment as assignments
-from grader import localpg
+from grader import localpg, variants
 
 ASSIGNMENT = "fastapi-db-auth"
 
@@ -71,6 +72,38 @@ def test_an_edit_that_does_not_apply_is_an_error(tmp_path: Path) -> None:
         )
         with pytest.raises(mutants_mod.MutantError, match="exactly once"):
             mutants_mod.materialize(broken, tmp_path / str(n))
+
+
+SAMPLES = [s for f in sorted(assignments.SPECS_DIR.glob("*/examples")) for s in variants.samples(f)]
+
+
+def test_there_is_a_sample() -> None:
+    assert SAMPLES, "no specs/*/examples/*.yaml"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
+def test_a_sample_is_its_base_with_every_mutant_applied(sample, tmp_path: Path) -> None:
+    dest = variants.materialize(sample, tmp_path / sample.name)
+    assert (dest / "app").is_dir()
+    for pattern in sample.exclude:
+        assert not list(dest.glob(pattern)), f"{pattern} is excluded"
+    for rel, text in sample.files:
+        assert (dest / rel).read_text(encoding="utf-8") == text
+    for mutant in sample.mutants:
+        for edit in mutant.edits:
+            assert edit.new in (dest / edit.file).read_text(encoding="utf-8"), (mutant.name, edit)
+    edited = {e.file for m in sample.mutants for e in m.edits}
+    assert edited <= set(variants.changed_files(sample, dest))
+    for path in dest.rglob("*.py"):
+        py_compile.compile(str(path), cfile=str(tmp_path / "pyc" / (path.name + "c")), doraise=True)
+
+
+def test_a_sample_whose_mutants_clash_is_an_error(tmp_path: Path) -> None:
+    """Mutants compose on one tree: one whose anchor an earlier one removed fails, naming both."""
+    mutant = next(m for m in MUTANTS if m.edits)
+    twice = variants.Sample(name="twice", reference=mutant.reference, mutants=(mutant, mutant))
+    with pytest.raises(variants.MutantError, match=f"twice: {mutant.name}, edit 1.*not found"):
+        variants.materialize(twice, tmp_path / "twice")
 
 
 # mutant -> the rubric item whose evidence it fakes (it scored full marks there when only the hash's

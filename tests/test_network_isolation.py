@@ -307,18 +307,18 @@ ALLOW_LIST = textwrap.dedent("""
         return subprocess.run([tool, "-S", chain], capture_output=True, text=True).stdout.splitlines()
 
     found = {"before": firewall.check()}
-    firewall.install(allow=["10.20.0.0/16", "fd12::/16", "192.168.5.7"], log=lambda _: None)
+    firewall.install(allow=["10.20.0.0/16", "fd12::/16", "192.168.5.7"])
     found["installed"] = firewall.check()
     found["file"] = firewall.ALLOW_FILE.read_text().split()
     found["v4"] = rules("iptables", firewall.FORWARD_CHAIN)
     found["v6"] = rules("ip6tables", firewall.FORWARD_CHAIN)
     found["docker-user"] = rules("iptables", firewall.DOCKER_USER)
     found["forward"] = rules("iptables", "FORWARD")
-    firewall.install(log=lambda _: None)  # no --allow: the stored list stays
+    firewall.install()  # no --allow: the stored list stays
     found["kept"] = rules("iptables", firewall.FORWARD_CHAIN) == found["v4"]
     firewall.ALLOW_FILE.write_text("10.20.0.0/16\\n")  # the list changed, the rules did not
     found["stale"] = firewall.check()
-    firewall.install(log=lambda _: None)
+    firewall.install()
     found["reinstalled"] = firewall.check()
     subprocess.run(["iptables", "-I", firewall.FORWARD_CHAIN, "1", "-j", "RETURN"], check=True)
     subprocess.run(["iptables", "-D", firewall.DOCKER_USER, "1"], check=True)
@@ -389,7 +389,7 @@ def test_ip6tables_is_required_when_the_kernel_has_ipv6(
         "ip6tables: not found, and the kernel has IPv6 (`apt-get install iptables`)"
     ]
     with pytest.raises(GraderFault, match="did not take: ip6tables: not found"):
-        firewall.install(log=lambda _: None)
+        firewall.install()
     (tmp_path / "ip6tables").write_text(
         "#!/bin/sh\necho 'cannot initialize: no kernel support' >&2\nexit 3\n"
     )

@@ -7,11 +7,12 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from grader import report
+from grader import output
 from grader.core import (
     CategoryScore,
     Cause,
@@ -22,6 +23,7 @@ from grader.core import (
     Result,
     Status,
 )
+from grader.output import gradescope, junit, markdown, views
 
 
 def _result(status: Status = Status.GRADED) -> Result:
@@ -183,7 +185,7 @@ def _blocked_result() -> Result:
 
 def test_the_report_opens_with_the_root_causes() -> None:
     result = _blocked_result()
-    page = report.html(result)
+    page = output.html.render(result)
     causes, details = page.index("Where the points went"), page.index("What to fix")
     assert causes < page.index("could not log in (POST /token answered 404)") < details
     assert causes < page.index("GET /health answered 500") < details
@@ -193,7 +195,7 @@ def test_the_report_opens_with_the_root_causes() -> None:
     assert "Not checked (2): could not log in (POST /token answered 404)" in page
     assert '<a href="#cause-1">root cause 1</a>' in page
     assert "✗ test_blocked" not in page and "✗ test_token_route" in page
-    md = report.markdown(result)
+    md = markdown.render(result)
     assert (
         md.index("### Where the points went")
         < md.index("**−3 points: could not log in")
@@ -203,7 +205,7 @@ def test_the_report_opens_with_the_root_causes() -> None:
         "not checked (2): could not log in (POST /token answered 404)" in md
         and "`test_blocked_1`" not in md
     )
-    auth = next(t for t in report.gradescope(result)["tests"] if t["tags"][1] == "auth")
+    auth = next(t for t in gradescope.results(result)["tests"] if t["tags"][1] == "auth")
     assert (
         "Not checked (2): could not log in (POST /token answered 404) — test_blocked_1, test_blocked_2"
         in auth["output"]
@@ -216,14 +218,14 @@ def test_no_causes_section_when_nothing_ran() -> None:
     repeat them."""
     result = _blocked_result()
     result.status, result.reason = Status.BUILD_FAILED, "the image did not build"
-    assert "Where the points went" not in report.html(result)
-    assert "Where the points went" not in report.markdown(result)
+    assert "Where the points went" not in output.html.render(result)
+    assert "Where the points went" not in markdown.render(result)
     result.status, result.answered_unhealthy = Status.START_FAILED, True  # the checks ran anyway
-    assert "Where the points went" in report.html(result)
+    assert "Where the points went" in output.html.render(result)
 
 
 def test_gradescope_json() -> None:
-    data = report.gradescope(_result())
+    data = gradescope.results(_result())
     assert data["score"] == 1.0 and data["execution_time"] == 9.5
     assert {t["name"] for t in data["tests"]} == {
         "users: Users are created with 201",
@@ -236,11 +238,11 @@ def test_gradescope_json() -> None:
         and "reference solution answered 201" in create["output"]
     )
     assert data["extra_data"]["timings"]["total"] == 9.5
-    assert "score" not in report.gradescope(_result(Status.NOT_GRADED))
+    assert "score" not in gradescope.results(_result(Status.NOT_GRADED))
 
 
 def test_html_groups_one_cause_and_shows_the_reference(tmp_path: Path) -> None:
-    html = report.html(_result())
+    html = output.html.render(_result())
     assert html.count("✗ test_create[") == 1, "three failures with one cause are shown once"
     assert "The same failure also stops 2 more checks" in html
     assert "reference solution" in html and "201" in html
@@ -250,9 +252,9 @@ def test_html_groups_one_cause_and_shows_the_reference(tmp_path: Path) -> None:
 
 
 def test_markdown_and_junit() -> None:
-    md = report.markdown(_result())
+    md = markdown.render(_result())
     assert "| Users | 1 / 4 |" in md and "… and 2 more with the same cause" in md
-    root = ET.fromstring(report.junit(_result()))
+    root = ET.fromstring(junit.render(_result()))
     cases = root.findall(".//testcase")
     assert len(cases) == 2
     assert root.find(".//testcase[@name='Users are created with 201']/failure") is not None
@@ -263,7 +265,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is missing: run `grader setup --for-tests`")
-    paths = report.write(_blocked_result(), tmp_path)
+    paths = output.write(_blocked_result(), tmp_path)
     assert json.loads(paths["results.json"].read_text())["score"] == 2.0
     assert json.loads(paths["full.json"].read_text())["causes"][0]["blocked"] == 2
     done = subprocess.run(
@@ -324,7 +326,7 @@ def test_failures_differing_only_in_numbers_are_one_cause() -> None:
         visibility="visible",
         outcomes=outcomes,
     )
-    assert [(first.name, len(same)) for first, same in report.failure_groups(item)] == [
+    assert [(first.name, len(same)) for first, same in views.failure_groups(item)] == [
         ("t[1]", 1),
         ("t[abc]", 0),
     ]
@@ -411,7 +413,7 @@ def _start_failed() -> Result:
 
 def test_a_start_failure_reads_from_its_cause(tmp_path: Path) -> None:
     result = _start_failed()
-    html = report.html(result)
+    html = output.html.render(result)
     assert "\x1b" not in html, "ANSI colour codes are removed from every log"
     assert (
         "INFO:     Started server process" in html and "ERROR [alembic] ModuleNotFoundError" in html
@@ -438,7 +440,7 @@ def test_a_start_failure_reads_from_its_cause(tmp_path: Path) -> None:
         "exit_code": 1,
         "log": "\x1b[31mERROR\x1b[0m [alembic] ModuleNotFoundError: psycopg",
     }
-    md = report.markdown(result)
+    md = markdown.render(result)
     assert (
         md.count("API item") == 21
         and md.count("Not run: 21 rubric items (84 points) — the app exited") == 1
@@ -449,5 +451,16 @@ def test_a_start_failure_reads_from_its_cause(tmp_path: Path) -> None:
 def test_logs_stay_at_the_end_of_a_graded_report() -> None:
     result = _result()
     result.build_log = "Step 1/4 : FROM python:3.11-slim"
-    html = report.html(result)
+    html = output.html.render(result)
     assert html.index("What to fix") < html.index("Build log") < html.index("App log")
+
+
+@pytest.mark.parametrize("make", [_result, _blocked_result])
+def test_a_result_read_back_renders_the_same(make: Any) -> None:
+    """full.json read back (Result.from_dict) is the same Result to every writer."""
+    result = make()
+    again = Result.from_dict(json.loads(output.full.render(result)))
+    assert again.to_dict() == result.to_dict()
+    assert output.html.render(again) == output.html.render(result)
+    assert markdown.render(again) == markdown.render(result)
+    assert gradescope.results(again) == gradescope.results(result)

@@ -30,10 +30,11 @@ from conftest import REFERENCE_DIR, ROOT, benchmark_mutants, fresh_database
 from stub_server import Handler, serving
 
 from grader import assignment as assignments
-from grader import localpg, report, reproduce
+from grader import localpg, output, reproduce
 from grader.checks.contract import run_suite
 from grader.core import Exchange, ItemScore, Outcome, Result, Status, Target
 from grader.local import LocalApp
+from grader.output import markdown
 
 APP = "http://10.9.8.7:8000"  # the address a grading run reached the app at (never contacted)
 KEY = "grading-run-random-key-0123456789"
@@ -507,14 +508,14 @@ def test_the_report_writes_and_shows_each_script(tmp_path: Path) -> None:
     )
     (tmp_path / "reproduce").mkdir()
     (tmp_path / "reproduce" / "stale.py").write_text("an earlier grade's")
-    report.write(result, tmp_path)
+    output.write(result, tmp_path)
     files = list((tmp_path / "reproduce").iterdir())
     assert [f.read_text() for f in files] == [script]
     name = files[0].name
     html = (tmp_path / "report.html").read_text()
     assert "Reproduce on your machine" in html and f"python reproduce/{name}" in html
     assert "print(&#34;&lt;b&gt;&#34;)" in html and '<b>")' not in html
-    assert f"python reproduce/{name}" in report.markdown(result)
+    assert f"python reproduce/{name}" in markdown.render(result)
 
 
 # for real: mutants of fastapi-db-auth ---------------------------------------------------------------
@@ -638,7 +639,7 @@ def test_a_mutants_reproducer_shows_its_bug(
         status=Status.GRADED,
         items=graded.items,
     )
-    report.write(result, tmp_path / "report")
+    output.write(result, tmp_path / "report")
     script = tmp_path / "report" / "reproduce" / f"{reproduce.file_name(o.name)}.py"
     assert script.read_text() == o.reproducer
     env = dict(re.findall(r"^#   (\w+)=(\S+)$", o.reproducer, re.M))

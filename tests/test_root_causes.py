@@ -19,12 +19,13 @@ from docker import DockerClient
 from stub_server import Handler, serving
 
 from grader import assignment as assignments
-from grader import report
-from grader.causes import path_templates, root_causes, template
+from grader.causes import root_causes
 from grader.checks.contract import run_suite
 from grader.core import Exchange, ItemScore, Outcome, Status, Target
 from grader.engine import leftovers
+from grader.output import markdown
 from grader.pipeline import grade
+from grader.routes import Routes
 from grader.score import score_items
 
 DB_AUTH = assignments.load("fastapi-db-auth")
@@ -62,12 +63,12 @@ def _item(
 
 
 def test_concrete_paths_are_put_back_to_the_specs_templates() -> None:
-    templates = path_templates(DB_AUTH)
-    assert template("/users/me", templates) == "/users/me"  # a literal path before a template
-    assert template("/users/17", templates) == "/users/{user_id}"
-    assert template("/users/17/items/", templates) == "/users/{user_id}/items/"
-    assert template("/users/me/items/", templates) == "/users/me/items/"
-    assert template("/nowhere/1", templates) == "/nowhere/1"
+    routes = Routes.read(DB_AUTH.spec_path)
+    assert routes.template("/users/me") == "/users/me"  # a literal path before a template
+    assert routes.template("/users/17") == "/users/{user_id}"
+    assert routes.template("/users/17/items/") == "/users/{user_id}/items/"
+    assert routes.template("/users/me/items/") == "/users/me/items/"
+    assert routes.template("/nowhere/1") == "/nowhere/1"
 
 
 def test_a_step_failure_and_its_knock_ons_are_one_cause_with_their_points() -> None:
@@ -387,5 +388,5 @@ def test_an_app_without_its_token_route_shows_one_root_cause(
     )
     assert "✗ test_no_password_in_any_user_response" not in page  # not a failure of what it checks
     assert "Not checked (1): could not log in (POST /token answered 404)" in page
-    assert "### Where the points went" in report.markdown(result)
+    assert "### Where the points went" in markdown.render(result)
     assert not leftovers(docker_client, runs={result.run_id})

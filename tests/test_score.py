@@ -7,10 +7,11 @@ import html
 import json
 from pathlib import Path
 
-from grader import report
+from grader import output
 from grader.assignment import Item
 from grader.checks.contract import run_suite
 from grader.core import CategoryScore, Outcome, Result, Status, Target
+from grader.output import markdown
 from grader.score import score_items
 
 
@@ -168,7 +169,7 @@ def test_the_contract_plugin_records_the_marker_and_the_report_says_why(tmp_path
         items=scores,
         categories=[CategoryScore("c", "C", 0.0, 10.0)],
     )
-    paths = report.write(result, tmp_path / "out")
+    paths = output.write(result, tmp_path / "out")
     why = (
         "0 points: a critical check failed — POST /token gives a token for a wrong password "
         "(test_wrong_password_refused)"
@@ -185,4 +186,4 @@ def test_the_contract_plugin_records_the_marker_and_the_report_says_why(tmp_path
     assert [o["critical"] for o in full["leaks"]["outcomes"]] == ["leaks the password", None, None]
     page = paths["report.html"].read_text()
     assert page.count("a critical check failed") == 1 and html.escape(why) in page
-    assert why in report.markdown(result)
+    assert why in markdown.render(result)

@@ -272,3 +272,19 @@ def test_fuzzing_without_contract_items_fails_at_load(tmp_path: Path) -> None:
     (folder / "assignment.yaml").write_text(yaml.safe_dump({**raw, "reference": None}))
     with pytest.raises(GraderFault, match="needs a contract item"):
         assignment_mod.load(folder)
+
+
+def test_fingerprint_follows_what_grades_only(tmp_path: Path) -> None:
+    """A changed test or rubric is a new assignment version (stale grades); a changed sample or
+    benchmark mutant is not (it grades nothing)."""
+    folder = tmp_path / "spec"
+    shutil.copytree(assignment_mod.load("fastapi-basics").dir, folder)
+    before = assignment_mod.load(folder).fingerprint
+    (folder / "mutants").mkdir(exist_ok=True)
+    (folder / "mutants" / "extra.yaml").write_text("mutants: []\n")
+    (folder / "examples").mkdir(exist_ok=True)
+    (folder / "examples" / "sample.yaml").write_text("base: reference\n")
+    assert assignment_mod.load(folder).fingerprint == before
+    test = next((folder / "tests").glob("test_*.py"))
+    test.write_text(test.read_text() + "\n# changed\n")
+    assert assignment_mod.load(folder).fingerprint != before

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from docker import DockerClient
+from hostile import corpus
 from mini_assignment import write_mini
 
 from grader.checks.fuzz import run_fuzz
@@ -20,8 +21,6 @@ from grader.engine import leftovers
 from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
-
-HOSTILE = Path(__file__).parent / "hostile"
 
 SPEC = """\
 openapi: 3.1.0
@@ -89,7 +88,11 @@ def test_graded_in_bounded_time_with_the_cause(
     stopped: bool,
 ) -> None:
     begin = time.monotonic()
-    result = grade(submission_path=HOSTILE / student, assignment=fuzzed, out=tmp_path / "out")
+    result = grade(
+        submission_path=corpus.write(student, tmp_path / student),
+        assignment=fuzzed,
+        out=tmp_path / "out",
+    )
     seconds = time.monotonic() - begin
     assert result.status is Status.GRADED, result.reason
     assert seconds < 120, result.timings
@@ -115,7 +118,8 @@ def test_graded_in_bounded_time_with_the_cause(
 def test_the_checks_time_limit_ends_a_grade_with_its_reason(fuzzed: Path, tmp_path: Path) -> None:
     """All the checks' requests together get `deadline` seconds (here less than one request's
     timeout): past it, nothing more is sent; graded, with the limit named."""
-    result = grade(submission_path=HOSTILE / "holds-requests-open", assignment=fuzzed, deadline=3)
+    app = corpus.write("holds-requests-open", tmp_path / "app")
+    result = grade(submission_path=app, assignment=fuzzed, deadline=3)
     assert result.status is Status.GRADED
     assert result.reason == "Requests to the app stopped: the checks' time limit of 3 s ran out."
     assert result.timings["checks"] < 10

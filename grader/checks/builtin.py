@@ -1,4 +1,8 @@
-"""The built-in checks: build, start, concurrency, processes, contract, schemathesis, differential."""
+"""The built-in checks: build, start, concurrency, processes, contract, schemathesis, differential.
+
+Their options and the values they pass on are declared here; what they run (pytest, Schemathesis,
+HTTP clients) is imported when they run, so that loading a rubric stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,85 @@ import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
 
-import httpx
+from pydantic import Field, field_validator
 
-from grader import appclient
 from grader.assignment import Item
-from grader.checks import Context, check, not_run
-from grader.checks.contract import run_suite
-from grader.checks.differential import compare, mask, secrets_of
-from grader.checks.exercised import Api, Credit
-from grader.checks.fuzz import run_fuzz
+from grader.checks import Context, Options, check, not_run
 from grader.core import Exchange, GraderFault, Outcome, cap
+
+if TYPE_CHECKING:
+    from grader.checks.exercised import Api
+
+
+class ConcurrencyOptions(Options):
+    path: str | None = None  # default: the runtime's health path
+    requests: int = Field(default=20, ge=1)
+    timeout: float = Field(default=10.0, gt=0)  # seconds each request may take
+
+
+class ProcessesOptions(Options):
+    match: str  # a regex searched in each process's command line
+    min: int = 2
+    describe: str | None = None  # what they are, in the report (default: the regex)
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+# The checks `schemathesis run --checks` knows and this grader supports.
+SchemathesisCheck = Literal[
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+]
+SCHEMATHESIS_CHECKS: tuple[str, ...] = get_args(SchemathesisCheck)
+
+
+class SchemathesisOptions(Options):
+    checks: list[SchemathesisCheck] = Field(default_factory=list)  # each scores this item
+
+
+def _one_owner(items: list[Item]) -> list[str]:
+    """One fuzzing run serves every item: each Schemathesis check scores one item."""
+    owner: dict[str, str] = {}
+    problems = []
+    for item in items:
+        for name in SchemathesisOptions.of(item).checks:
+            if name in owner:
+                problems.append(f"check {name!r} is in two rubric items: {owner[name]}, {item.id}")
+            owner[name] = item.id
+    return problems
+
+
+@dataclass(frozen=True)
+class ContractRun:
+    """The contract suite's run: the operations it showed working, and its requests."""
+
+    outcomes: tuple[Outcome, ...]  # every test's (hidden ones too)
+    # the graded items' tests' exchanges only: a self-check must not show hidden tests' requests
+    traces: dict[str, list[Exchange]]
+    # spec operations that answered with a documented success in a contract test that passed
+    # (checks/exercised.py), every test counted (hidden ones too: only the operations' names)
+    implemented: frozenset[str]
 
 
 @check("build", needs_app=False)
@@ -53,7 +125,7 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
     if ctx.built is False:  # no image, nothing to start: the build's cause, told once
         return [not_run("start", i, ctx.build_reason) for i in items]
     why = ctx.start_reason
-    if ctx.runtime == "local" and ctx.started:  # it answered, but not as the image would start it
+    if ctx.built is None and ctx.started:  # it answered, but not as the image would start it
         return [
             Outcome(
                 check="start",
@@ -61,7 +133,7 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
                 item=i.id,
                 passed=False,
                 skipped=True,
-                message="Not checked in local mode: the container was not run (the app "
+                message=f"Not checked in {ctx.runtime} mode: the container was not run (the app "
                 "answered when started with "
                 + (ctx.served or "`" + " ".join(ctx.assignment.runtime.local_command) + "`")
                 + ").",
@@ -81,15 +153,20 @@ def start(ctx: Context, items: list[Item]) -> list[Outcome]:
     ]
 
 
-@check("concurrency")
+@check("concurrency", options=ConcurrencyOptions)
 def concurrency(ctx: Context, items: list[Item]) -> list[Outcome]:
     """`requests` GETs of `path` sent at once (options; default 20 of the health path): every
     one must answer 2xx within `timeout` seconds."""
+    import httpx
+
+    from grader import appclient
+
     assert ctx.target is not None
     outcomes = []
     for item in items:
-        path = str(item.options.get("path", ctx.assignment.runtime.health_path))
-        count = int(item.options.get("requests", 20))
+        options = ConcurrencyOptions.of(item)
+        path = options.path if options.path is not None else ctx.assignment.runtime.health_path
+        count = options.requests
         url = ctx.target.base_url + path
         start = threading.Barrier(count)
 
@@ -116,7 +193,7 @@ def concurrency(ctx: Context, items: list[Item]) -> list[Outcome]:
                 ctx.target.local_address,
                 count=False,
                 limits=limits,
-                timeout=float(item.options.get("timeout", 10)),
+                timeout=options.timeout,
             ) as http,
             ThreadPoolExecutor(max_workers=count) as pool,
         ):
@@ -139,7 +216,7 @@ def concurrency(ctx: Context, items: list[Item]) -> list[Outcome]:
     return outcomes
 
 
-@check("processes")
+@check("processes", options=ProcessesOptions)
 def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     """At least `min` processes of the app whose command line matches the regex `match`
     (options), e.g. a process manager and its workers. Seen in the container's process list."""
@@ -160,9 +237,12 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     running = ctx.target.processes()
     outcomes = []
     for item in items:
-        pattern = re.compile(str(item.options["match"]))
-        need = int(item.options.get("min", 2))
-        what = str(item.options.get("describe", f"processes matching {pattern.pattern}"))
+        options = ProcessesOptions.of(item)
+        pattern = re.compile(options.match)
+        need = options.min
+        what = options.describe
+        if what is None:
+            what = f"processes matching {pattern.pattern}"
         found = [p for p in running if pattern.search(p)]
         outcomes.append(
             Outcome(
@@ -178,8 +258,15 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     return outcomes
 
 
-@check("contract")
-def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
+@check("contract", provides=ContractRun)
+def contract(ctx: Context, items: list[Item]) -> tuple[list[Outcome], ContractRun]:
+    """The contract suite, once: its graded items' outcomes, and its run for the checks that
+    credit only operations it showed working. With the reference's answers at hand, a failing
+    test shows the reference's answer to its last request."""
+    from grader.checks.contract import run_suite
+    from grader.checks.differential import with_reference
+    from grader.checks.exercised import Api
+
     assert ctx.target is not None
     wanted = {i.id for i in items}
     run = run_suite(ctx.assignment.tests_dir, ctx.target)
@@ -187,42 +274,47 @@ def contract(ctx: Context, items: list[Item]) -> list[Outcome]:
     # only the graded items' tests go on to the differential check: a self-check must not show
     # hidden tests' requests through it
     graded = {o.name for o in outcomes if o.item in wanted}
-    ctx.traces.update({name: t for name, t in run.traces.items() if name in graded})
-    ctx.contract_outcomes = outcomes
-    ctx.implemented |= Api.load(ctx.assignment.spec_path).implemented(run.traces, outcomes)
+    traces = {name: t for name, t in run.traces.items() if name in graded}
+    implemented = Api.load(ctx.assignment.spec_path).implemented(run.traces, outcomes)
     known = {i.id for i in ctx.assignment.items if i.check == "contract"}
     unknown = sorted({o.item or "(none)" for o in outcomes} - known)
     if unknown:
         raise GraderFault(
             f"contract tests name rubric items that are not contract items: {unknown}"
         )
-    return [o for o in outcomes if o.item in wanted]
+    mine = [o for o in outcomes if o.item in wanted]
+    if ctx.reference_traces is not None:
+        mine = with_reference(mine, traces, ctx.reference_traces)
+    return mine, ContractRun(tuple(outcomes), traces, frozenset(implemented))
 
 
-def _after_contract(ctx: Context, name: str) -> None:
-    """Checks that credit only operations a passing contract test showed working (`ctx.implemented`)
-    would silently earn nothing without the contract suite's run before them."""
-    if not ctx.contract_outcomes:
+def _tested(run: ContractRun, name: str) -> None:
+    """Checks that credit only operations a passing contract test showed working would silently
+    earn nothing without a contract test."""
+    if not run.outcomes:
         raise GraderFault(
             f"the {name} check credits only operations that worked in contract tests: "
             "the graded rubric items need a contract item with tests"
         )
 
 
-@check("schemathesis")
-def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
+def _given(api: Api, ctx: Context) -> set[str]:
+    """The operations at the health path: neither earn nor block credit (checks/exercised.py)."""
+    return api.at_path(ctx.assignment.runtime.health_path)
+
+
+@check("schemathesis", options=SchemathesisOptions, needs=ContractRun, rule=_one_owner)
+def schemathesis(ctx: Context, items: list[Item], run: ContractRun) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
-    credited only where the operations work (`ctx.implemented`: needs `contract`)."""
+    credited only where the operations work (`run.implemented`)."""
+    from grader.checks.exercised import Api
+    from grader.checks.fuzz import run_fuzz
+
     assert ctx.target is not None
-    _after_contract(ctx, "schemathesis")
-    owner: dict[str, str] = {}
-    for item in items:
-        for name in item.options.get("checks", []):
-            if name in owner:
-                raise GraderFault(
-                    f"check {name!r} is in two rubric items: {owner[name]}, {item.id}"
-                )
-            owner[name] = item.id
+    _tested(run, "schemathesis")
+    owner: dict[str, str] = {
+        name: item.id for item in items for name in SchemathesisOptions.of(item).checks
+    }
     fuzz = ctx.assignment.fuzz
     hooks = ctx.assignment.dir / fuzz.hooks if fuzz.hooks else None
     report = run_fuzz(
@@ -238,27 +330,28 @@ def schemathesis(ctx: Context, items: list[Item]) -> list[Outcome]:
         guard=ctx.target.guard,
         local_address=ctx.target.local_address,
     )
-    given = Api.load(ctx.assignment.spec_path).at_path(ctx.assignment.runtime.health_path)
-    return report.outcomes(owner, implemented=ctx.implemented, given=given)
+    given = _given(Api.load(ctx.assignment.spec_path), ctx)
+    return report.outcomes(owner, implemented=run.implemented, given=given)
 
 
-@check("differential")
-def differential(ctx: Context, items: list[Item]) -> list[Outcome]:
-    """The contract suite's requests answered like the reference answers them (needs `contract`),
-    credited only where the operations they reach work (`ctx.implemented`). The reference's answers
-    were recorded alone, before this run's app started (grader.reference)."""
+@check("differential", needs=ContractRun)
+def differential(ctx: Context, items: list[Item], run: ContractRun) -> list[Outcome]:
+    """The contract suite's requests answered like the reference answers them, credited only
+    where the operations they reach work (`run.implemented`). The reference's answers were
+    recorded alone, before this run's app started (grader.reference)."""
+    from grader.checks.differential import compare, mask, secrets_of
+    from grader.checks.exercised import Api, Credit
+
     if ctx.reference_traces is None:
         raise GraderFault(
             "the differential check needs the reference solution (`reference:` in assignment.yaml)"
         )
     assert ctx.target is not None
-    _after_contract(ctx, "differential")
-    mine = mask(ctx.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
+    _tested(run, "differential")
+    mine = mask(run.traces, secrets_of(ctx.assignment.runtime, ctx.target.env))
     api = Api.load(ctx.assignment.spec_path)
-    credit = Credit.of(ctx.implemented, api.at_path(ctx.assignment.runtime.health_path))
+    credit = Credit.of(run.implemented, _given(api, ctx))
     outcomes = []
     for item in items:
-        outcomes += compare(
-            mine, ctx.reference_traces, ctx.contract_outcomes, item.id, api=api, credit=credit
-        )
+        outcomes += compare(mine, ctx.reference_traces, item.id, api=api, credit=credit)
     return outcomes

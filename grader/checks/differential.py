@@ -122,25 +122,35 @@ def diverges(student: Exchange, reference: Exchange) -> str | None:
     return None
 
 
+def with_reference(
+    outcomes: list[Outcome],
+    student: dict[str, list[Exchange]],
+    reference: dict[str, list[Exchange]],
+) -> list[Outcome]:
+    """The contract `outcomes`, each failing one (new) with the reference's answer to the same
+    request as its test's last (the `student` traces by test name)."""
+    result = []
+    for outcome in outcomes:
+        mine, theirs = student.get(outcome.name), reference.get(outcome.name)
+        if not outcome.passed and mine and theirs is not None and len(theirs) >= len(mine):
+            outcome = dataclasses.replace(outcome, reference=theirs[len(mine) - 1])
+        result.append(outcome)
+    return result
+
+
 def compare(
     student: dict[str, list[Exchange]],
     reference: dict[str, list[Exchange]],
-    outcomes: list[Outcome],
     item: str,
     *,
     api: Api,
     credit: Credit,
 ) -> list[Outcome]:
     """Differential outcomes for `item`, one per test both runs made that reached an operation
-    `credit` does not count as given; attaches the reference's answer to the failing contract
-    `outcomes` in place."""
-    by_name = {o.name: o for o in outcomes}
+    `credit` does not count as given."""
     result = []
     for name in sorted(set(student) & set(reference)):
         mine, theirs = student[name], reference[name]
-        contract = by_name.get(name)
-        if contract is not None and not contract.passed and mine and len(theirs) >= len(mine):
-            contract.reference = theirs[len(mine) - 1]
         found = None
         for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
             why = diverges(a, b)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -36,30 +35,15 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from grader.core import CUT, Exchange, GraderFault, Outcome
+from grader.routes import Operation, Routes, escape
 
 _BASE = "urn:api-grader:spec"  # the spec's URI for `$ref` resolution; never fetched
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def not_credited(operations: Iterable[str]) -> str:
     """The report's words for operations whose clean results earn nothing."""
     names = ", ".join(sorted(set(operations)))
     return f"not credited: {names} never succeeded in a contract test that passed"
-
-
-@dataclass(frozen=True)
-class Operation:
-    label: str  # "POST /things/", as Schemathesis names it
-    method: str  # upper case
-    path: str  # the template: "/things/{thing_id}"
-    pointer: str  # JSON pointer of the operation object in the spec
-    pattern: re.Pattern[str]  # the template, one group per path parameter
-    names: tuple[str, ...]  # the path parameters, in order
-    literal: int  # characters outside {…}: a concrete path wins over a template (OpenAPI)
-
-
-def _escape(segment: str) -> str:
-    return segment.replace("~", "~0").replace("/", "~1")
 
 
 def _media(content_type: str | None) -> str:
@@ -94,7 +78,7 @@ def _nullable(node: Any) -> Any:
     return {"anyOf": [node, {"type": "null"}]}
 
 
-class Api:
+class Api(Routes):
     """An OpenAPI document: its operations, and what counts as a success of one of them."""
 
     def __init__(self, document: dict[str, Any]) -> None:
@@ -106,24 +90,7 @@ class Api:
         )
         self._registry: Registry[Any] = Registry().with_resource(_BASE, resource)
         self._validators: dict[str, Validator] = {}
-        self.operations: list[Operation] = []
-        for path, item in (self.document.get("paths") or {}).items():
-            for method in _METHODS:
-                if isinstance(item, dict) and method in item:
-                    pieces = re.split(r"(\{[^}/]+\})", path)
-                    params = [p for p in pieces if p.startswith("{")]
-                    regex = "".join("([^/]+)" if p in params else re.escape(p) for p in pieces)
-                    self.operations.append(
-                        Operation(
-                            label=f"{method.upper()} {path}",
-                            method=method.upper(),
-                            path=path,
-                            pointer=f"/paths/{_escape(path)}/{method}",
-                            pattern=re.compile(regex),
-                            names=tuple(p[1:-1] for p in params),
-                            literal=len(path) - sum(len(p) for p in params),
-                        )
-                    )
+        super().__init__(self.document.get("paths") or {})
 
     @classmethod
     def load(cls, path: Path) -> Api:
@@ -170,23 +137,6 @@ class Api:
                 f"the spec's schema at #{schema_pointer} has a broken $ref: {exc}"
             ) from exc
 
-    # --- matching ---------------------------------------------------------------------------
-
-    def operation(self, method: str, url: str) -> Operation | None:
-        """The spec operation a request reaches: its method, and the most concrete template that
-        matches its path (`/things/mine` before `/things/{thing_id}`)."""
-        path = urlsplit(url).path or "/"
-        found = [
-            op
-            for op in self.operations
-            if op.method == method.upper() and op.pattern.fullmatch(path)
-        ]
-        return max(found, key=lambda op: op.literal) if found else None
-
-    def at_path(self, path: str) -> set[str]:
-        """The operations served at exactly `path` (the health path: given, not earned)."""
-        return {op.label for op in self.operations if op.path == path}
-
     # --- success ----------------------------------------------------------------------------
 
     def success(
@@ -201,7 +151,7 @@ class Api:
         ]
         if not keys:
             return False
-        pointer = self._follow(f"{op.pointer}/responses/{_escape(str(keys[0]))}")
+        pointer = self._follow(f"{op.pointer}/responses/{escape(str(keys[0]))}")
         content = self._at(pointer).get("content")
         if not content:  # nothing documented to check the body against (a 204)
             return True
@@ -210,7 +160,7 @@ class Api:
         documented = next((m for r in ranges for m in content if _media(m) == r), None)
         if documented is None:
             return False
-        media_pointer = self._follow(f"{pointer}/content/{_escape(documented)}")
+        media_pointer = self._follow(f"{pointer}/content/{escape(documented)}")
         if "schema" not in self._at(media_pointer) or not _is_json(media):
             return True  # no schema, or a text body: the status and media type are the evidence
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
@@ -297,7 +247,7 @@ class Api:
         documented = next((m for m in content if _media(m) == media), None)
         if documented is None:
             return False
-        media_pointer = self._follow(f"{pointer}/content/{_escape(documented)}")
+        media_pointer = self._follow(f"{pointer}/content/{escape(documented)}")
         if "schema" not in self._at(media_pointer):
             return True
         schema_pointer = f"{media_pointer}/schema"
@@ -312,7 +262,7 @@ class Api:
             properties = self._at(schema).get("properties") or {}
             form: dict[str, Any] = {}
             for name, values in parse_qs(body, keep_blank_values=True).items():
-                text, prop = values[0], f"{schema}/properties/{_escape(name)}"
+                text, prop = values[0], f"{schema}/properties/{escape(name)}"
                 readings = [text, *_typed(text)] if name in properties else []
                 form[name] = next((r for r in readings if self._valid(prop, r)), text)
             return self._valid(schema_pointer, form)

@@ -40,27 +40,11 @@ from typing import Any
 import requests
 
 from grader import appclient
+from grader.checks.builtin import SCHEMATHESIS_CHECKS
 from grader.checks.exercised import Credit, not_credited
 from grader.core import Exchange, GraderFault, Guard, Outcome, cap
 
 CHECK = "schemathesis"
-
-# The checks `schemathesis run --checks` knows and this grader supports.
-KNOWN_CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-    "negative_data_rejection",
-    "positive_data_acceptance",
-    "use_after_free",
-    "ensure_resource_availability",
-    "ignored_auth",
-    "missing_required_header",
-    "unsupported_method",
-    "allow_header_conformance",
-)
 
 # Request headers that only identify the fuzzer's run; dropped so a reproducer is stable and short.
 _NOISE_HEADERS = {
@@ -330,10 +314,10 @@ def build_config(
     """The Schemathesis configuration of a graded run (what `schemathesis.toml` would say)."""
     import schemathesis
 
-    unknown = sorted(set(checks) - set(KNOWN_CHECKS))
+    unknown = sorted(set(checks) - set(SCHEMATHESIS_CHECKS))
     if unknown:
         raise GraderFault(
-            f"unknown Schemathesis checks {unknown}; known: {', '.join(KNOWN_CHECKS)}"
+            f"unknown Schemathesis checks {unknown}; known: {', '.join(SCHEMATHESIS_CHECKS)}"
         )
     if max_examples < 1:
         raise GraderFault("fuzz max_examples must be at least 1")

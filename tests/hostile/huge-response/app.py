@@ -1,40 +1,16 @@
-import json
-import os
-import socket
-import sys
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-GREETING = os.environ.get("GREETING", "?")
+# /hello announces a 1 GiB body and sends it.
+from stub_server import Hello, serve
 
 
-
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, body, status=200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
+class H(Hello):
+    def hello(self):
+        self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(1024**3))
         self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path == "/health":
-            return self.send_json({"status": "ok"})
-        if self.path == "/hello":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(1024 ** 3))
-            self.end_headers()
-            chunk = b" " * (1024 * 1024)
-            for _ in range(1024):
-                self.wfile.write(chunk)
-            return
-        self.send_response(404)
-        self.end_headers()
+        chunk = b" " * (1024 * 1024)
+        for _ in range(1024):
+            self.wfile.write(chunk)
 
 
-ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+serve(H)

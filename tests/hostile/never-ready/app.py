@@ -1,4 +1,7 @@
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+# Every path answers 503, the health path too (requests are logged, as http.server does).
+from http.server import BaseHTTPRequestHandler
+
+from stub_server import serve
 
 
 class H(BaseHTTPRequestHandler):
@@ -7,4 +10,4 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+serve(H)

@@ -7,7 +7,8 @@ import os
 import socket
 import struct
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from stub_server import Hello, serve
 
 GREETING = os.environ.get("GREETING", "?")
 ONLINE = threading.Event()
@@ -55,27 +56,10 @@ def probe():
 threading.Thread(target=probe, daemon=True).start()
 
 
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, body, status=200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path == "/health":
-            return self.send_json({"status": "ok"})
-        if self.path == "/hello":
-            PROBED.wait(8)
-            self.send_json({"greeting": "online" if ONLINE.is_set() else GREETING})
-            return
-        self.send_response(404)
-        self.end_headers()
+class H(Hello):
+    def hello(self):
+        PROBED.wait(8)
+        self.answer(200, {"greeting": "online" if ONLINE.is_set() else GREETING})
 
 
-ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+serve(H)

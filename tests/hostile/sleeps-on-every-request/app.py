@@ -1,35 +1,16 @@
-import json
+# Answers /hello correctly, after 30 s each time.
 import os
-import socket
-import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from stub_server import Hello, serve
 
 GREETING = os.environ.get("GREETING", "?")
 
 
-
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, body, status=200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path == "/health":
-            return self.send_json({"status": "ok"})
-        if self.path == "/hello":
-            time.sleep(30)
-            self.send_json({"greeting": GREETING})
-            return
-        self.send_response(404)
-        self.end_headers()
+class H(Hello):
+    def hello(self):
+        time.sleep(30)
+        self.answer(200, {"greeting": GREETING})
 
 
-ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+serve(H)

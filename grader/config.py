@@ -1,0 +1,43 @@
+"""Process-wide settings, applied by the entry points (the CLI, `pipeline.grade`, the tests'
+conftest) with one explicit call each, never as a side effect of an import."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+_PROGRESS = "grader-progress"  # the name of the handler `progress` installs
+
+
+def configure() -> None:
+    """testcontainers' settings for the grader's Postgres containers. Idempotent."""
+    # testcontainers' reaper image cannot be pulled without a registry; the grader removes what
+    # it creates itself, by label (an explicit TESTCONTAINERS_RYUK_DISABLED=false still wins)
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.config import testcontainers_config
+
+    testcontainers_config.ryuk_disabled = os.environ["TESTCONTAINERS_RYUK_DISABLED"] == "true"
+    # poll Postgres' readiness every 0.2 s (the default is 1 s), for at most 60 s
+    testcontainers_config.sleep_time = 0.2
+    testcontainers_config.max_tries = 300
+
+
+class _Progress(logging.Handler):
+    def __init__(self, show: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.show = show
+        self.name = _PROGRESS
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.show(record.getMessage())
+
+
+def progress(show: Callable[[str], None]) -> None:
+    """Show the grader's progress lines (its modules' INFO records and above) with `show`, in
+    place of the one an earlier call installed."""
+    root = logging.getLogger("grader")
+    for handler in [h for h in root.handlers if h.name == _PROGRESS]:
+        root.removeHandler(handler)
+    root.addHandler(_Progress(show))
+    root.setLevel(logging.INFO)

@@ -1,0 +1,194 @@
+"""The Docker runtime: the submission's image, built and run in the grader's sandbox beside a
+fresh Postgres on a network of its own (grader.build, grader.services, grader.run), followed by
+an engine `Watch` that notices a sandbox lost mid-grade."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from docker import DockerClient
+
+from grader import build, engine, firewall, run, services, submission
+from grader.assignment import Assignment
+from grader.core import MigrateRun
+from grader.runtimes.base import Runtime, Started
+
+logger = logging.getLogger(__name__)
+
+
+class DockerRuntime(Runtime):
+    """`run_id`: the label of everything it creates. `isolate`: the app's network has no route out
+    and the grader talks to containers by IP; without it, ports are published on 127.0.0.1.
+    `shield_host`: refuse to build or run unless grader.firewall keeps the run's networks away
+    from this host's services. `reference`: the assignment's reference solution — its image kept
+    as a cache (tagged by its tree), no migrate command alone, no watch."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        postgres_image: str = services.DEFAULT_POSTGRES_IMAGE,
+        build_timeout: float = 600.0,
+        no_cache: bool = False,
+        isolate: bool = True,
+        shield_host: bool = True,
+        reference: bool = False,
+    ) -> None:
+        super().__init__()
+        self.run_id = run_id or (
+            f"ref{uuid.uuid4().hex[:9]}" if reference else uuid.uuid4().hex[:12]
+        )
+        self.postgres_image, self.build_timeout, self.no_cache = (
+            postgres_image,
+            build_timeout,
+            no_cache,
+        )
+        self.isolate, self.shield_host, self.reference = isolate, shield_host, reference
+        self.watch = engine.Watch()  # follows the sandbox once there is one
+        self._restart: Callable[[], None] | None = None
+        self._app: run.App | None = None
+
+    def up(self, root: Path, assignment: Assignment) -> Started:
+        """Build the image, start its services and the app."""
+        out = Started(built=False)
+        timings = out.timings
+        client = engine.connect()
+        if not self.reference:
+            engine.reap_quietly(client)  # what graders that died (killed, crashed) left behind
+        # last: whatever the steps below left behind, and the submission's image
+        self.stack.callback(engine.cleanup, client, self.run_id)
+        labels = engine.labels(self.run_id)
+        if self.reference:
+            # no run labels: the same tree gives the same image, kept as a cache (a label per run
+            # made a new image each time and left the last one dangling)
+            tag = f"api-grader-ref:{submission.tree_hash(root)[:16]}"
+            built = build.build_image(client, root, tag=tag, labels={})
+        else:
+            self.watch.start(client, self.run_id)
+            self.stack.callback(self.watch.close)
+            # one image per run: a concurrent grade of the same submission removes only its own
+            tag = f"{engine.SUBMISSION_IMAGE}:{submission.tree_hash(root)[:16]}-{self.run_id}"
+            engine.require_disk(client)
+            if self.shield_host:
+                firewall.require()  # before the build: its RUN steps must not reach the host either
+            logger.info("building the image")
+            built = build.build_image(
+                client,
+                root,
+                tag=tag,
+                labels=labels,
+                timeout=self.build_timeout,
+                no_cache=self.no_cache,
+            )
+            timings["build"] = round(built.seconds, 2)
+        out.build_log = engine.tail(built.log)
+        out.built, out.build_reason = built.ok, built.reason
+        if not built.ok:
+            out.reason = built.reason
+            return out
+        logger.info("starting services")
+        t = time.monotonic()
+        svc = services.start(
+            client,
+            assignment,
+            labels=labels,
+            postgres_image=self.postgres_image,
+            internal=self.isolate,
+        )
+        self.stack.callback(svc.stop)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside")
+        self.stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before services stop
+        timings["database_ready"] = round(time.monotonic() - t, 2)
+        if svc.network.id is not None:
+            self.watch.network(svc.network.id, svc.network.name)
+        if svc.postgres is not None:
+            self.watch.container(svc.postgres.get_wrapped_container(), "Postgres")
+        env = run.expand_env(assignment.runtime, svc.values)
+        migrated = (
+            None if self.reference else _migrate_alone(client, assignment, svc, tag, labels, pool)
+        )
+        logger.info("starting the app")
+        started = run.start_app(
+            client,
+            tag,
+            runtime=assignment.runtime,
+            env=env,
+            network=svc.network.name,
+            labels=labels,
+            publish=not self.isolate,
+        )
+        timings["app_ready"] = round(started.seconds, 2)
+        app = self._app = started.app
+        if app is not None:
+            self.stack.callback(app.stop)
+            self.watch.container(app.container, "the app")
+            out.logs = app.logs
+        if started.reason:
+            self.watch.verify()  # removed or killed from outside while starting: not the student's
+            out.reason = out.start_reason = started.reason
+            out.start_log = started.log
+        if app is not None and (not started.reason or started.answered):
+            # healthy, or answering HTTP but never 2xx on the health path: one missing route costs
+            # its own points (the start item's), not every item's
+            out.started = not started.reason
+            out.answered_unhealthy = started.answered
+            out.target = app.target(env, svc.grader_database_url)
+            if not self.reference:
+                out.target.source = root  # tests may read the student's files
+            self._restart = out.target.restart
+            out.target.restart = self.restart
+        if migrated is not None:  # also when the app did not start: its log may say why
+            migrated_url, out.migrate = migrated.result()
+            if out.target is not None:
+                out.target.databases["migrated"] = migrated_url
+        return out
+
+    def restart(self) -> None:
+        """The app's restart, told to the watch: the grader's own restart is no loss of the
+        sandbox, and a failed one is checked at once (a vanished container is not the student's
+        failure)."""
+        assert self._restart is not None and self._app is not None
+        self.watch.restarting(self._app.container)
+        try:
+            self._restart()
+        finally:
+            self.watch.restarted(self._app.container)
+
+    def processes(self) -> list[str] | None:
+        return None if self._app is None else self._app.processes()
+
+    def verify(self) -> None:
+        self.watch.verify()
+
+
+def _migrate_alone(
+    client: DockerClient,
+    spec: Assignment,
+    svc: services.Services,
+    image: str,
+    labels: dict[str, str],
+    pool: ThreadPoolExecutor,
+) -> Future[tuple[str, MigrateRun]] | None:
+    """Run the runtime's migrate command alone on an empty database, beside the app's start:
+    (the database as the grader reaches it, what the command did)."""
+    command = spec.runtime.migrate
+    if not command or "postgres_url" not in svc.values:
+        return None
+
+    def migrate() -> tuple[str, MigrateRun]:
+        app_url, grader_url = svc.create_database("migrated")
+        env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": app_url})
+        code, output = run.run_once(
+            client, image, command=command, env=env, network=svc.network.name, labels=labels
+        )
+        logger.info("migrate command alone exited with %s", code)
+        return grader_url, MigrateRun(command=list(command), exit_code=code, log=output)
+
+    return pool.submit(migrate)

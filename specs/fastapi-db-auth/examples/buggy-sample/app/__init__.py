@@ -1,1 +1,0 @@
-"""Users & Items: the reference solution of the `fastapi-db-auth` assignment."""
