@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from grader.core import GraderFault
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
-_NOT_GRADING = {"examples", "mutants"}  # folders of a spec that no grade reads
+NOT_GRADING = {"examples", "mutants"}  # folders of a spec that no grade reads
 
 
 class _Model(BaseModel):
@@ -140,7 +140,7 @@ class Assignment(_Model):
             for p in self._dir.rglob("*")
             if p.is_file()
             and "__pycache__" not in p.parts
-            and p.relative_to(self._dir).parts[0] not in _NOT_GRADING
+            and p.relative_to(self._dir).parts[0] not in NOT_GRADING
         ):
             digest.update(str(path.relative_to(self._dir)).encode())
             digest.update(path.read_bytes())

@@ -36,7 +36,7 @@ from typing import Any
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader import engine, reference
+from grader import config, engine, reference
 from grader.core import GraderFault, Status, write_atomic
 from grader.output import full, gradescope, html, index
 from grader.submission import tree_hash
@@ -274,6 +274,7 @@ def run_batch(
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Grade every submission of `source` into `out/<student>/`; returns the latest entry per student."""
+    config.configure()  # the reference may be recorded here, in this process
     spec = assignments.load(assignment)
     subs = discover(source)
     names = [s.student for s in subs]

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader import assignment as assignments
+from grader.assignment import NOT_GRADING
 from grader.core import GraderFault
 from grader.submission import SKIP_DIRS
 
@@ -69,5 +70,7 @@ def bundle(*, assignment: str | Path, out: Path, seed: int = 0) -> Path:
         zf.write(REPO / "pyproject.toml", "pyproject.toml")
         for folder in folders:
             for path in _files(folder):
+                if folder == spec.dir and path.relative_to(folder).parts[0] in NOT_GRADING:
+                    continue  # samples and mutants: whole app trees that grade nothing
                 zf.write(path, path.relative_to(REPO).as_posix())
     return out

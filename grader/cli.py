@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
 import re
@@ -43,7 +44,8 @@ class ApiDefault:
     """The default of an option that is passed to an API function ("grader.pipeline:grade"): the
     function's own, written there only. An option left out is not passed at all (click gets None);
     `--help` shows the function's default, read from its signature then, not when this module is
-    imported (the grader's heavy modules load only when a command needs them)."""
+    imported (the grader's heavy modules load only when a command needs them). Flags take
+    `show_default=False`: click names a flag's default by the factory's truth, not its value."""
 
     def __init__(self, function: str, name: str, *, negate: bool = False) -> None:
         self.function, self.name, self.negate = function, name, negate
@@ -71,6 +73,16 @@ RUNTIME_HELP = (
     "docker, local (no Docker: a virtual environment and local processes) or auto "
     "(Docker when an engine answers)"
 )
+
+
+# the API's "inprocess" runtime imports the app into the grader's own process: the grader's tests
+# use it on trusted apps; a submission is never run that way from the command line
+class CliRuntime(enum.StrEnum):
+    docker = "docker"
+    local = "local"
+    auto = "auto"
+
+
 JunitOpt = Annotated[Path | None, typer.Option(help="Also write JUnit XML here")]
 MarkdownOpt = Annotated[
     Path | None, typer.Option(help="Also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
@@ -152,6 +164,7 @@ def grade(
             "--no-cache",
             help="Build without Docker's layer cache",
             default_factory=ApiDefault(GRADE, "no_cache"),
+            show_default=False,
         ),
     ],
     junit: JunitOpt = None,
@@ -163,10 +176,11 @@ def grade(
             help="Reach containers via 127.0.0.1 ports, not their IPs (Docker Desktop); "
             "the app's network then has a route out",
             default_factory=ApiDefault(GRADE, "isolate", negate=True),
+            show_default=False,
         ),
     ],
     runtime: Annotated[
-        str | None,
+        CliRuntime | None,
         typer.Option(help=RUNTIME_HELP, default_factory=ApiDefault(GRADE, "runtime")),
     ],
     database_url: DatabaseUrlOpt,
@@ -221,7 +235,7 @@ def check(
     ] = None,
     *,
     # not pipeline.grade's "docker": a student's machine may have no Docker engine
-    runtime: Annotated[str, typer.Option(help=RUNTIME_HELP)] = "auto",
+    runtime: Annotated[CliRuntime, typer.Option(help=RUNTIME_HELP)] = CliRuntime.auto,
     database_url: DatabaseUrlOpt,
     seed: Annotated[
         int | None,
@@ -375,6 +389,7 @@ def setup(
             "--for-tests",
             help="Also install what the test suite needs",
             default_factory=ApiDefault("grader.machine:setup", "for_tests"),
+            show_default=False,
         ),
     ],
 ) -> None:
@@ -544,7 +559,9 @@ def build_offline(
     force: Annotated[
         bool | None,
         typer.Option(
-            help="Rebuild even if the images exist", default_factory=ApiDefault(IMAGES, "force")
+            help="Rebuild even if the images exist",
+            default_factory=ApiDefault(IMAGES, "force"),
+            show_default=False,
         ),
     ],
 ) -> None:
@@ -607,8 +624,8 @@ def gradescope_bundle(
 
 def main() -> None:
     """The `grader` command. A grader fault (the grader or its machine failed, never the student)
-    maps to its exit code here, once, whichever command raised it."""
-    config.configure()
+    maps to its exit code here, once, whichever command raised it. Process settings are applied
+    by the API functions the commands call (`config.configure`), not here."""
     try:
         app()
     except GraderFault as exc:

@@ -1,5 +1,6 @@
-"""Process-wide settings, applied by the entry points (the CLI, `pipeline.grade`, the tests'
-conftest) with one explicit call each, never as a side effect of an import."""
+"""Process-wide settings, applied by the API functions that start containers (`pipeline.grade`,
+`batch.run_batch`) and the tests' conftest with one explicit, idempotent call each — never as a
+side effect of an import."""
 
 from __future__ import annotations
 

@@ -85,8 +85,11 @@ def grade(
     result.run_id = run_id
     timings = result.timings
     begin = time.monotonic()
+    app_runtime: runtimes.Runtime | None = None
     try:
         with ExitStack() as stack:
+            # first in, last out: the app stops before its folder goes
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
             name = runtimes.choose(runtime)
             app_runtime = stack.enter_context(
                 runtimes.create(
@@ -102,7 +105,6 @@ def grade(
             )
             result.runtime = name
             ctx = Context(assignment=spec, seed=seed, runtime=name, built=None)
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
             try:
                 logger.info("reading the submission")
                 root: Path | None = submission.prepare(
@@ -113,7 +115,7 @@ def grade(
                 ctx.build_reason = ctx.start_reason = f"the submission was refused: {exc}"
                 ctx.built = False
                 root = None
-            if root is not None and reference.needed(spec):
+            if root is not None and reference.needed(spec, items):
                 # alone, before the submission's app starts: nothing of the student's can reach it
                 t = time.monotonic()
                 ctx.reference_traces = reference.traces(
@@ -160,6 +162,9 @@ def grade(
             [],
         )
         result.causes = []
+        if app_runtime is not None and app_runtime.started is not None:  # as far as it came
+            timings.update(app_runtime.started.timings)
+            result.build_log = result.build_log or app_runtime.started.build_log
         result.reason = (
             str(exc)
             if isinstance(exc, GraderFault)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import runtimes, services, submission
-from grader.assignment import Assignment
+from grader.assignment import Assignment, Item
 from grader.checks.contract import run_suite
 from grader.checks.differential import mask, secrets_of
 from grader.core import CACHE_DIR, Exchange, GraderFault
@@ -31,9 +31,12 @@ Traces = dict[str, list[Exchange]]
 logger = logging.getLogger(__name__)
 
 
-def needed(spec: Assignment) -> bool:
-    """Whether a rubric item compares with the reference."""
-    return spec.reference_dir is not None and any(i.check == "differential" for i in spec.items)
+def needed(spec: Assignment, items: list[Item] | None = None) -> bool:
+    """Whether a rubric item (of `items`, default all) compares with the reference: only then are
+    its answers at hand, also for the contract check's failures (a self-check whose differential
+    item is hidden must not show the reference's answers through them)."""
+    graded = spec.items if items is None else items
+    return spec.reference_dir is not None and any(i.check == "differential" for i in graded)
 
 
 def key(spec: Assignment, seed: int) -> str:
@@ -94,9 +97,8 @@ def traces(
             if up.built is False:
                 raise GraderFault(f"the reference solution did not build: {up.build_reason}")
             if up.target is None or not up.started:
-                raise GraderFault(
-                    f"the reference solution did not start: {up.reason}\n{up.start_log[-1500:]}"
-                )
+                log = (up.start_log or up.build_log)[-1500:]  # a failed install's, if that
+                raise GraderFault(f"the reference solution did not start: {up.reason}\n{log}")
             target = up.target
             suite = run_suite(spec.tests_dir, target)
         failing = [o.name for o in suite.outcomes if not o.passed]

@@ -48,6 +48,9 @@ def test_bundle_setup_and_run_autograder(tmp_path: Path) -> None:
     assert not [
         n for n in names if "__pycache__" in n or n.startswith(("tests/", "student_template/"))
     ]
+    # the samples and mutants grade nothing: whole app trees left out
+    spec_dir = "specs/fastapi-db-auth/"
+    assert not [n for n in names if n.startswith((spec_dir + "mutants/", spec_dir + "examples/"))]
 
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)

@@ -22,7 +22,7 @@ import pytest
 from docker import DockerClient
 from mini_assignment import make_submission
 
-from grader import engine
+from grader import engine, services
 from grader.batch import run_batch
 from grader.core import LABEL, GraderFault, Status
 from grader.pipeline import grade
@@ -429,3 +429,17 @@ def test_a_batch_reaps_the_child_it_had_to_kill(
     entry = latest["slow"]
     assert entry["status"] == "not_graded" and "longer than 5 s" in entry["reason"]
     assert not engine.leftovers(docker_client, runs={entry["run_id"]})
+
+
+def test_a_grader_fault_after_the_build_keeps_its_log_and_timings(
+    mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not graded, but the report still says how far the run came: the build's log and time."""
+
+    def no_database(*args: object, **kwargs: object) -> None:
+        raise GraderFault("Postgres did not start (test)")
+
+    monkeypatch.setattr(services, "start", no_database)
+    result = grade(submission_path=make_submission(tmp_path / "good"), assignment=mini)
+    assert result.status is Status.NOT_GRADED and "Postgres did not start" in result.reason
+    assert result.timings["build"] > 0 and result.build_log, (result.timings, result.build_log)

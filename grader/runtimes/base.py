@@ -55,6 +55,9 @@ class Runtime(ABC):
 
     def __init__(self) -> None:
         self.stack = ExitStack()
+        # what `up` has brought up so far: also after it raised (a grade "not graded" still
+        # reports the build's log and the phases' timings)
+        self.started: Started | None = None
 
     @abstractmethod
     def up(self, root: Path, assignment: Assignment) -> Started:

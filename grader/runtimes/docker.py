@@ -57,7 +57,7 @@ class DockerRuntime(Runtime):
 
     def up(self, root: Path, assignment: Assignment) -> Started:
         """Build the image, start its services and the app."""
-        out = Started(built=False)
+        out = self.started = Started(built=False)
         timings = out.timings
         client = engine.connect()
         if not self.reference:
@@ -142,8 +142,9 @@ class DockerRuntime(Runtime):
             out.target = app.target(env, svc.grader_database_url)
             if not self.reference:
                 out.target.source = root  # tests may read the student's files
+            # the checks restart the app and list its processes through its runtime
             self._restart = out.target.restart
-            out.target.restart = self.restart
+            out.target.restart, out.target.processes = self.restart, self.processes
         if migrated is not None:  # also when the app did not start: its log may say why
             migrated_url, out.migrate = migrated.result()
             if out.target is not None:
@@ -161,8 +162,9 @@ class DockerRuntime(Runtime):
         finally:
             self.watch.restarted(self._app.container)
 
-    def processes(self) -> list[str] | None:
-        return None if self._app is None else self._app.processes()
+    def processes(self) -> list[str]:
+        assert self._app is not None
+        return self._app.processes()
 
     def verify(self) -> None:
         self.watch.verify()

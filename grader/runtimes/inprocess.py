@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 import threading
@@ -26,9 +27,9 @@ from typing import Any
 
 from grader import local, run
 from grader.assignment import Assignment
-from grader.core import Target, free_port
+from grader.core import GraderFault, Target
 from grader.runtimes.base import Runtime, Started
-from grader.runtimes.local import _migrate_alone
+from grader.runtimes.local import migrate_alone
 
 logger = logging.getLogger(__name__)
 APP_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # module:attribute, as uvicorn takes it
@@ -45,8 +46,8 @@ class InProcessRuntime(Runtime):
     def __init__(self, *, database_url: str | None = None, reference: bool = False) -> None:
         super().__init__()
         self.database_url, self.reference = database_url, reference
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # any free one at the first start; a restart listens on the same
+        self._socket: socket.socket | None = None
         self._server: Any = None  # uvicorn.Server
         self._thread: threading.Thread | None = None
         self._log = io.StringIO()
@@ -59,7 +60,7 @@ class InProcessRuntime(Runtime):
         self._healthy = True  # False: it answered HTTP but never passed its health check
 
     def up(self, root: Path, assignment: Assignment) -> Started:
-        out = Started()
+        out = self.started = Started()
         timings = out.timings
         runtime = assignment.runtime
         logger.info("starting services")
@@ -77,7 +78,7 @@ class InProcessRuntime(Runtime):
         )
         migrated_url = None
         if not self.reference:
-            migrated_url, out.migrate = _migrate_alone(
+            migrated_url, out.migrate = migrate_alone(
                 assignment, root, svc, PROGRAMS, self._workdir
             )
         logger.info("starting the app")
@@ -107,7 +108,7 @@ class InProcessRuntime(Runtime):
             out.started = True
         if out.started or out.answered_unhealthy:
             out.target = Target(
-                base_url=self.base_url,
+                base_url=self.base_url(),
                 env=dict(env),
                 database_url=svc.grader_database_url,
                 restart=self.restart,
@@ -157,25 +158,29 @@ class InProcessRuntime(Runtime):
             sys.path.insert(0, str(self._cwd))
             handler = logging.StreamHandler(self._log)
             served = logging.getLogger("uvicorn")
+            propagate = served.propagate
             served.addHandler(handler)
             served.propagate = False  # the app's log, not the grader's output
-            self.stack.callback(_restore, self._names, saved, str(self._cwd), handler)
+            self.stack.callback(_restore, self._names, saved, str(self._cwd), handler, propagate)
         module_name, _, attribute = self._ref.partition(":")
         try:
             app: Any = importlib.import_module(module_name)
             for part in attribute.split("."):
                 app = getattr(app, part)
-        except Exception as exc:  # the app's own import failing is its start failing
+        except (Exception, SystemExit) as exc:  # the app's own import failing is its start failing
             raise local.LocalAppError(f"`{self._ref}` could not be imported: {exc!r}") from None
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, log_level="warning"
+        config = uvicorn.Config(app, log_config=None, log_level="warning")
+        self._server = server = uvicorn.Server(config)
+        # listening before the thread starts: a port taken meanwhile is the grader's fault, never
+        # a server that "stopped before answering"
+        sockets = [self._listen()]
+        self._thread = threading.Thread(
+            target=lambda: server.run(sockets=sockets), name="inprocess-app", daemon=True
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="inprocess-app", daemon=True)
         self._thread.start()
         self.stack.callback(self._stop)
         health = run.wait_health(
-            self.base_url + self._health,
+            self.base_url() + self._health,
             self._deadline,
             alive=self._alive,
             any_answer=not self._healthy,
@@ -186,15 +191,35 @@ class InProcessRuntime(Runtime):
             self._healthy = not answered
             raise local.LocalAppError(health.reason, answered=answered)
 
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _listen(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError as exc:
+            sock.close()
+            raise GraderFault(f"cannot listen on 127.0.0.1:{self.port} for the app: {exc}") from exc
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        return sock
+
     def _alive(self) -> str | None:
         alive = self._thread is not None and self._thread.is_alive()
         return None if alive else "the app's server stopped before answering"
 
     def _stop(self) -> None:
         server, thread, self._server, self._thread = self._server, self._thread, None, None
+        sock, self._socket = self._socket, None
         if server is not None and thread is not None:
             server.should_exit = True
             thread.join(timeout=10)
+            if thread.is_alive():  # it would still hold the port a restart needs
+                raise GraderFault("the in-process app did not stop within 10 s")
+        if sock is not None:
+            sock.close()
 
     def restart(self) -> None:
         """A new process would import the app afresh: its modules go, its state with them."""
@@ -215,8 +240,8 @@ def _top_level(folder: Path) -> set[str]:
     return {
         p.stem if p.suffix == ".py" else p.name
         for p in folder.iterdir()
-        if (p.suffix == ".py" and p.is_file()) or (p / "__init__.py").is_file()
-    }
+        if (p.suffix == ".py" and p.is_file()) or (p.is_dir() and any(p.glob("*.py")))
+    }  # a folder of modules without __init__.py is a namespace package, imported all the same
 
 
 def _take(names: set[str]) -> dict[str, ModuleType]:
@@ -228,7 +253,11 @@ def _take(names: set[str]) -> dict[str, ModuleType]:
 
 
 def _restore(
-    names: set[str], saved: dict[str, ModuleType], folder: str, handler: logging.Handler
+    names: set[str],
+    saved: dict[str, ModuleType],
+    folder: str,
+    handler: logging.Handler,
+    propagate: bool,
 ) -> None:
     _take(names)
     sys.modules.update(saved)
@@ -236,4 +265,4 @@ def _restore(
         sys.path.remove(folder)
     served = logging.getLogger("uvicorn")
     served.removeHandler(handler)
-    served.propagate = True
+    served.propagate = propagate

@@ -43,7 +43,7 @@ class LocalRuntime(Runtime):
         self._app: local.LocalApp | None = None
 
     def up(self, root: Path, assignment: Assignment) -> Started:
-        out = Started()
+        out = self.started = Started()
         timings = out.timings
         workdir = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
         t = time.monotonic()
@@ -68,7 +68,7 @@ class LocalRuntime(Runtime):
         env = run.expand_env(assignment.runtime, svc.values)
         migrated_url = None
         if not self.reference:
-            migrated_url, out.migrate = _migrate_alone(assignment, root, svc, venv, workdir)
+            migrated_url, out.migrate = migrate_alone(assignment, root, svc, venv, workdir)
         logger.info("starting the app")
         t = time.monotonic()
         try:
@@ -93,6 +93,7 @@ class LocalRuntime(Runtime):
             out.started = True
         if self._app is not None and (out.started or out.answered_unhealthy):
             out.target = self._app.target(svc.grader_database_url)
+            out.target.restart = self.restart  # the checks restart the app through its runtime
             if not self.reference:
                 out.target.source = root  # tests may read the student's files
             if migrated_url is not None:
@@ -105,7 +106,7 @@ class LocalRuntime(Runtime):
         self._app.restart()
 
 
-def _migrate_alone(
+def migrate_alone(
     spec: Assignment, root: Path, svc: local.LocalServices, venv: Path, workdir: Path
 ) -> tuple[str | None, MigrateRun | None]:
     """As in Docker: the runtime's migrate command alone on an empty database, in the folder the
