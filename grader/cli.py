@@ -568,6 +568,8 @@ def build_offline(
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
     from grader import offline
 
+    config.progress(console.print)
+
     built = offline.build_offline_images(
         **_given(
             python_tag=python_tag,
@@ -576,7 +578,6 @@ def build_offline(
             mirror=mirror,
             force=force,
         ),
-        log=console.print,
     )
     console.print(f"built: {', '.join(built) or 'nothing (all present; --force rebuilds)'}")
 

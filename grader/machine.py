@@ -105,9 +105,7 @@ def setup(
         else:
             logger.info("no registry answers: building base images from Debian's archive")
             apt_install(["debootstrap"])
-            offline.build_offline_images(
-                python_tag=python_tag, postgres_tag=postgres_tag, log=logger.info
-            )
+            offline.build_offline_images(python_tag=python_tag, postgres_tag=postgres_tag)
     if for_tests:
         # local mode needs PostgreSQL binaries; report screenshots need Chromium
         apt_install(["postgresql", "chromium"])

@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ import docker
 import docker.errors
 
 from grader.core import GraderFault
+
+logger = logging.getLogger(__name__)
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_PATH_IN_IMAGE = "/etc/ssl/certs/ca-certificates.crt"
@@ -166,9 +169,10 @@ def _build(
     tag: str,
     dockerfile: str,
     files: Iterable[tuple[str, bytes | Path]],
-    log: Callable[[str], None],
+    quiet: bool = False,
 ) -> str:
     ctx = _context(dockerfile, files)
+    show = logger.debug if quiet else logger.info
     image_id = ""
     try:
         stream: Iterator[dict[str, Any]] = client.api.build(
@@ -186,7 +190,7 @@ def _build(
                 raise GraderFault(f"building {tag} failed: {str(detail).strip()}")
             line = str(chunk.get("stream", "")).rstrip()
             if line:
-                log(f"  {line}")
+                show("  %s", line)
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = str(aux["ID"])
@@ -312,13 +316,13 @@ def _debootstrap_binary() -> str:
     return found
 
 
-def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str, log: Callable[[str], None]) -> Path:
+def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str) -> Path:
     """The cached debootstrap tarball for ``spec``, made when missing."""
     key = _key(spec, suite=suite, mirror=mirror)
     tarball = CACHE_DIR / f"rootfs-{suite}-{spec.name}-{key}.tar"
     with _locked(tarball.with_suffix(".lock")):
         if tarball.is_file() and tarball.stat().st_size > 0:
-            log(f"{spec.name}: using cached root filesystem {tarball}")
+            logger.info(f"{spec.name}: using cached root filesystem {tarball}")
             return tarball
         binary = _debootstrap_binary()
         if os.geteuid() != 0:
@@ -335,7 +339,7 @@ def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str, log: Callable[[str]
                 str(rootfs),
                 mirror,
             ]
-            log(f"{spec.name}: {' '.join(cmd)}  (about a minute)")
+            logger.info(f"{spec.name}: {' '.join(cmd)}  (about a minute)")
             started = time.monotonic()
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
@@ -349,7 +353,7 @@ def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str, log: Callable[[str]
                     f"debootstrap of {suite} from {mirror} failed (exit {proc.returncode}); "
                     f"is the Debian mirror reachable?\n{tail}"
                 )
-            log(f"{spec.name}: debootstrap done in {time.monotonic() - started:.0f} s")
+            logger.info(f"{spec.name}: debootstrap done in {time.monotonic() - started:.0f} s")
             # what a container image does not need
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for entry in (rootfs / junk).glob("*"):
@@ -366,7 +370,9 @@ def _rootfs_tarball(spec: _Spec, *, suite: str, mirror: str, log: Callable[[str]
                 partial.unlink(missing_ok=True)
                 raise GraderFault(f"packing the root filesystem failed: {proc.stderr.strip()}")
             partial.replace(tarball)
-        log(f"{spec.name}: cached root filesystem {tarball} ({tarball.stat().st_size >> 20} MiB)")
+        logger.info(
+            f"{spec.name}: cached root filesystem {tarball} ({tarball.stat().st_size >> 20} MiB)"
+        )
         return tarball
 
 
@@ -377,23 +383,22 @@ def _rootfs_image(
     suite: str,
     mirror: str,
     force: bool,
-    log: Callable[[str], None],
 ) -> str:
     key = _key(spec, suite=suite, mirror=mirror)
     tag = f"{ROOTFS_REPOSITORY}:{suite}-{spec.name}-{key}"
     if not force and _exists(client, tag):
-        log(f"{spec.name}: root filesystem image {tag} present")
+        logger.info(f"{spec.name}: root filesystem image {tag} present")
         return tag
     # force: a deleted cache means a fresh debootstrap; an unchanged tarball is not re-imported
-    tarball = _rootfs_tarball(spec, suite=suite, mirror=mirror, log=log)
+    tarball = _rootfs_tarball(spec, suite=suite, mirror=mirror)
     st = tarball.stat()
     stamp = f"{st.st_size}-{st.st_mtime_ns}"
     if _exists(client, tag):
         labels = client.images.get(tag).labels or {}
         if labels.get(f"{OFFLINE_LABEL}.rootfs") == stamp:
-            log(f"{spec.name}: root filesystem image {tag} matches the cached tarball")
+            logger.info(f"{spec.name}: root filesystem image {tag} matches the cached tarball")
             return tag
-    log(f"{spec.name}: importing {tarball.name} as {tag}")
+    logger.info(f"{spec.name}: importing {tarball.name} as {tag}")
     repository, _, version = tag.rpartition(":")
     try:
         # a path is streamed from disk by the SDK, never read whole into memory
@@ -423,7 +428,6 @@ def build_offline_images(
     mirror: str | None = None,
     suite: str = "bookworm",
     force: bool = False,
-    log: Callable[[str], None] = print,
 ) -> list[str]:
     """Build the Python and Postgres base images from Debian's archive; return the tags built.
 
@@ -438,12 +442,12 @@ def build_offline_images(
     try:
         for spec, tag in ((_PYTHON, python_tag), (_POSTGRES, postgres_tag)):
             if not force and _exists(client, tag):
-                log(f"{tag}: present, not rebuilt (force=True rebuilds)")
+                logger.info(f"{tag}: present, not rebuilt (force=True rebuilds)")
                 continue
             started = time.monotonic()
             mirror = mirror or _mirror(suite)
-            log(f"{tag}: building from Debian {suite} ({mirror})")
-            base = _rootfs_image(client, spec, suite=suite, mirror=mirror, force=force, log=log)
+            logger.info(f"{tag}: building from Debian {suite} ({mirror})")
+            base = _rootfs_image(client, spec, suite=suite, mirror=mirror, force=force)
             ca_lines, ca_files = _ca_lines(ca_bundle)
             dockerfile = (
                 f"FROM {base}\n"
@@ -452,8 +456,8 @@ def build_offline_images(
                 + f'LABEL {OFFLINE_LABEL}="1" {OFFLINE_LABEL}.suite="{suite}"\n'
             )
             files: list[tuple[str, bytes | Path]] = [*ca_files, *spec.files]
-            _build(client, tag=tag, dockerfile=dockerfile, files=files, log=log)
-            log(f"{tag}: built in {time.monotonic() - started:.0f} s")
+            _build(client, tag=tag, dockerfile=dockerfile, files=files)
+            logger.info(f"{tag}: built in {time.monotonic() - started:.0f} s")
             built.append(tag)
     finally:
         client.close()
@@ -471,7 +475,7 @@ def add_ca_bundle(*, image: str, ca_bundle: Path, tag: str | None = None) -> str
             raise GraderFault(f"image {image} not found locally; pull or build it first")
         ca_lines, ca_files = _ca_lines(ca_bundle)
         dockerfile = f'FROM {image}\n{ca_lines}LABEL {OFFLINE_LABEL}.ca-bundle="1"\n'
-        _build(client, tag=target, dockerfile=dockerfile, files=ca_files, log=lambda _line: None)
+        _build(client, tag=target, dockerfile=dockerfile, files=ca_files, quiet=True)
     finally:
         client.close()
     return target

@@ -46,7 +46,7 @@ def client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="module")
 def offline_images(client: docker.DockerClient) -> tuple[str, str]:
-    build_offline_images(python_tag=PYTHON_TAG, postgres_tag=POSTGRES_TAG, log=lambda _l: None)
+    build_offline_images(python_tag=PYTHON_TAG, postgres_tag=POSTGRES_TAG)
     assert missing_images([PYTHON_TAG, POSTGRES_TAG]) == []
     return PYTHON_TAG, POSTGRES_TAG
 
