@@ -5,7 +5,11 @@ Uses `requests` (a Schemathesis dependency), not httpx, so it runs wherever the 
 
 from __future__ import annotations
 
+import importlib
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -382,3 +386,50 @@ def test_bad_inputs_are_grader_faults(spec: Path, tmp_path: Path) -> None:
 def test_app_is_reachable_for_sanity() -> None:
     with serve(make_app()) as base_url:
         assert requests.get(f"{base_url}/inverse", params={"x": 0}, timeout=5).status_code == 500
+
+
+def test_the_data_does_not_depend_on_what_the_grader_has_imported(
+    spec: Path, hooks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypothesis draws some values from the literals of "local" modules in sys.modules; the
+    grader's own modules (which of them are imported, where it is installed) must not steer what
+    a seed sends. A module full of literals imported between two runs changes nothing."""
+    from hypothesis.internal.conjecture import providers
+
+    assert callable(providers._get_local_constants)  # the hook point run_fuzz empties
+
+    def sent(seed: int) -> list[tuple[str, str, str, bytes]]:
+        app, seen = make_app(), []
+
+        @app.middleware("http")
+        async def record(request: Any, call_next: Any) -> Any:
+            body = await request.body()
+            seen.append((request.method, str(request.url.path), str(request.url.query), body))
+            return await call_next(request)
+
+        with serve(app) as base_url:
+            run_fuzz(
+                spec=spec,
+                base_url=base_url,
+                seed=seed,
+                max_examples=60,
+                checks=CHECKS,
+                stateful=False,
+                hooks=hooks,
+                env={},
+            )
+        return seen
+
+    before = sent(3)
+    # a local module (no `test` folder in its path) with the integers the fuzzer might draw
+    folder = Path(tempfile.mkdtemp(prefix="grader-literals-"))
+    numbers = ", ".join(str(n) for n in range(-999, 1000, 7))
+    words = ", ".join(f"'w{n}x'" for n in range(300))
+    (folder / "literal_pool.py").write_text(f"VALUES = [{numbers}]\nWORDS = [{words}]\n")
+    monkeypatch.syspath_prepend(str(folder))
+    importlib.import_module("literal_pool")
+    try:
+        assert sent(3) == before
+    finally:
+        sys.modules.pop("literal_pool", None)
+        shutil.rmtree(folder)

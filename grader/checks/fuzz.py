@@ -233,6 +233,29 @@ class FuzzReport:
         }
 
 
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis mixes the string and number literals of every "local" module in `sys.modules`
+    (outside site-packages and the standard library, no `test` folder in its path) into what it
+    generates. Fuzzing runs in the grader's process, so the grader's own source — which of its
+    modules happen to be imported, where it is installed — and a hooks file's literals would steer
+    the data: the same seed and app gave 98.02 in one checkout and 97.7 in another. For the run,
+    that pool is empty: the data comes from the seed, the spec and the app's answers only.
+    (Hypothesis has no setting for it; `tests/test_fuzz.py` fails if this hook point moves.)"""
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import Constants
+
+    empty = Constants()
+    saved = providers._get_local_constants
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()  # values drawn with the pool in it
+    try:
+        yield
+    finally:
+        providers._get_local_constants = saved
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
 # --- hooks --------------------------------------------------------------------------------------
 
 _hook_counter = itertools.count()
@@ -510,7 +533,7 @@ def run_fuzz(
     )
     collector = _Collector()
     guard = guard or Guard(origin=base_url)
-    with _isolated_globals(), _guarded_sessions(guard, local_address):
+    with _isolated_globals(), _guarded_sessions(guard, local_address), _no_local_constants():
         providers: list[Any] = []
         if hooks is not None:
             _, providers = load_hooks(
