@@ -61,3 +61,27 @@ def test_unknown_runtime_is_the_graders_fault() -> None:
     with pytest.raises(GraderFault, match="unknown runtime"):
         runtimes.create("vm")
     assert runtimes.choose("inprocess") == "inprocess"
+
+
+@pytest.mark.postgres
+def test_in_process_beside_its_own_postgres(tmp_path: Path) -> None:
+    """The database path without Docker: a throwaway cluster, the migrate command run alone on a
+    database of its own, and the app storing what it is sent where the grader reads it."""
+    import psycopg
+
+    spec = load("fastapi-db-auth")
+    app = tmp_path / "app-copy"
+    shutil.copytree(ROOT / "reference_solution" / spec.id, app)
+    with runtimes.create("inprocess") as runtime:
+        started = runtime.up(app, spec)
+        assert started.started and started.target is not None, started.reason
+        assert started.migrate is not None and started.migrate.exit_code == 0, started.migrate
+        target = started.target
+        user = {"email": "in-process@example.com", "password": "a-long-password"}
+        assert httpx.post(target.base_url + "/users/", json=user).status_code == 201
+        assert target.database_url is not None
+        with psycopg.connect(target.database_url) as db:
+            rows = db.execute("SELECT email FROM users").fetchall()
+        assert rows == [("in-process@example.com",)]
+        with psycopg.connect(target.databases["migrated"]) as db:  # what the migrations made
+            assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
