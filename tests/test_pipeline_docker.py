@@ -227,7 +227,7 @@ def test_crash_at_import_names_the_exception(
         tmp_path / "crash", files={"crash.py": CRASH}, cmd='["python", "crash.py"]'
     )
     result = grade(submission_path=sub, assignment=mini, out=tmp_path / "out")
-    assert result.status is Status.START_FAILED and not result.answered_unhealthy
+    assert result.status is Status.START_FAILED and not result.answered_unhealthy, result.reason
     assert result.reason.startswith("the app exited with code 1 before answering")
     assert result.reason.endswith("ModuleNotFoundError: No module named 'psycopg'")
     assert result.score == 20
