@@ -13,10 +13,25 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def summary(out: Path) -> str:
+@dataclass
+class Phases:
+    """The timings of a batch's graded submissions (not those "not graded")."""
+
+    timings: dict[str, list[float]]  # phase -> seconds, one value per grade that has the phase
+    grades: int
+    wall: float  # first grade's start to last grade's end, seconds
+
+    def medians(self) -> dict[str, float]:
+        """Each phase's median, the slowest first."""
+        meds = {phase: statistics.median(values) for phase, values in self.timings.items()}
+        return dict(sorted(meds.items(), key=lambda kv: -kv[1]))
+
+
+def read(out: Path) -> Phases:
     timings: dict[str, list[float]] = {}
     starts, ends = [], []
     for line in (out / "journal.jsonl").read_text().splitlines():
@@ -28,12 +43,28 @@ def summary(out: Path) -> str:
             timings.setdefault(phase, []).append(seconds)
         ends.append(full.stat().st_mtime)
         starts.append(ends[-1] - entry["seconds"])
-    if not ends:
+    wall = max(ends) - min(starts) if ends else 0.0
+    return Phases(timings, len(ends), wall)
+
+
+def pooled(batches: list[Phases]) -> Phases:
+    """Several batches' grades as one sample (their walls added)."""
+    timings: dict[str, list[float]] = {}
+    for batch in batches:
+        for phase, values in batch.timings.items():
+            timings.setdefault(phase, []).extend(values)
+    return Phases(timings, sum(b.grades for b in batches), sum(b.wall for b in batches))
+
+
+def summary(out: Path) -> str:
+    batch = read(out)
+    if not batch.grades:
         return f"{out}: no graded submission"
-    wall = max(ends) - min(starts)
-    lines = [f"{out}: {len(ends)} grades in {wall:.0f} s = {len(ends) * 3600 / wall:.0f} per hour"]
-    for phase, values in sorted(timings.items(), key=lambda kv: -statistics.median(kv[1])):
-        lines.append(f"  {phase:24} median {statistics.median(values):6.2f} s  (n={len(values)})")
+    per_hour = batch.grades * 3600 / batch.wall
+    lines = [f"{out}: {batch.grades} grades in {batch.wall:.0f} s = {per_hour:.0f} per hour"]
+    for phase, seconds in batch.medians().items():
+        n = len(batch.timings[phase])
+        lines.append(f"  {phase:24} median {seconds:6.2f} s  (n={n})")
     return "\n".join(lines)
 
 
