@@ -10,14 +10,15 @@ checkout or worktree of this repository, e.g. `git worktree add /tmp/before <com
 (bench_class.py: reference, starter, examples, every mutant and correct variant) is materialized
 once from this script's tree, so both sides grade the very same files.
 
---jobs 1 measures single-grade latency, --jobs 2 throughput. One untimed warm-up batch (--jobs 2,
-the before tree) fills Docker's layer cache first unless --no-warmup. Noise: the two sides
-alternate batch by batch, the order flipping every repetition (before, after; then after,
-before; ...), so a noisy minute hits both. Printed and written to the results file
-(default benchmarks/RESULTS-speed-<assignment>.txt): per-phase medians over all the grades of a
-side, the median grade, submissions per hour (the batch command's wall time, median over
-repetitions), the after/before ratios, and every score or outcome that differs between the two
-sides' batches of the same repetition. Exit 1 when any differs.
+--jobs 1 measures single-grade latency, --jobs 2 throughput. An untimed warm-up batch per tree
+(--jobs 2) fills Docker's layer cache first, unless --no-warmup (the cache is known warm).
+Noise: the two sides alternate batch by batch, the order flipping every repetition (before,
+after; then after, before; ...), so a noisy minute hits both. Printed and written to the results
+file (default benchmarks/RESULTS-speed-<assignment>.txt): per-phase medians over all the grades
+of a side, the median grade, submissions per hour (the batch command's wall time, median over
+repetitions), the after/before ratios (also of each repetition's pair of batches), and every
+score or outcome that differs between the two sides' batches of the same repetition. Exit 1 when
+any differs.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def report(jobs: int, runs: dict[str, list[Batch]]) -> tuple[list[str], bool]:
         f"  submissions per hour (batch wall time): before {rate['before']:.0f}, "
         f"after {rate['after']:.0f}, ratio after/before {ratio(rate['after'], rate['before'])}"
     )
+    paired = [a.wall / b.wall for b, a in zip(runs["before"], runs["after"], strict=True)]
+    lines.append(
+        "  batch wall time after/before, repetition by repetition: "
+        f"{', '.join(f'{r:.2f}' for r in paired)} (median {statistics.median(paired):.2f})"
+    )
     alike = True
     for n, (b_run, a_run) in enumerate(zip(runs["before"], runs["after"], strict=True), 1):
         result = compare(b_run.out, a_run.out)
@@ -126,10 +132,10 @@ def main() -> int:
         "# noise: before and after batches alternate, the order flipping every repetition",
     ]
     print("\n".join(header), flush=True)
-    if not args.no_warmup:
-        out = work / "warmup"
-        wall = run_batch(trees["before"], work / "class", args.assignment, out, jobs=2, seed=0)
-        print(f"warm-up batch (before, --jobs 2, untimed): {wall:.0f} s", flush=True)
+    for side in () if args.no_warmup else SIDES:  # each tree may build its images its own way
+        out = work / f"warmup-{side}"
+        wall = run_batch(trees[side], work / "class", args.assignment, out, jobs=2, seed=0)
+        print(f"warm-up batch ({side}, --jobs 2, untimed): {wall:.0f} s", flush=True)
     runs: dict[int, dict[str, list[Batch]]] = {j: {s: [] for s in SIDES} for j in args.jobs}
     for rep in range(args.repeat):
         for jobs in args.jobs:
