@@ -136,6 +136,10 @@ class ContractPlugin:
             "critical(reason): a security check; its failure zeroes "
             "its rubric item (reason: what the failure means)",
         )
+        if config.pluginmanager.is_blocked("terminal"):
+            # nobody shows pytest's tracebacks (outcomes word their message from the exception):
+            # "native" skips reading and parsing each failing frame's source
+            config.option.tbstyle = "native"
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         testing.journal.clear()  # a step names requests of its own test only
@@ -255,6 +259,9 @@ def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) ->
     plugin = ContractPlugin(target)
     args = [
         str(tests_dir),
+        # the suite needs no installed plugin (Schemathesis', Hypothesis', anyio's, ...): loading
+        # them cost about 2 s a run
+        "--disable-plugin-autoload",
         "-p",
         "no:cacheprovider",
         "--import-mode=importlib",
@@ -266,6 +273,10 @@ def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) ->
         "no:randomly",
         "-p",
         "no:terminal",
+        # no gc.collect() x5 at the session's end to catch unraisable exceptions (they make
+        # warnings, never outcomes): about 0.4 s
+        "-p",
+        "no:unraisableexception",
     ]
     if markers:
         args += ["-m", markers]
