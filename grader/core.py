@@ -142,6 +142,11 @@ class Guard:
         self._timeouts = 0
         self._lock = threading.Lock()
 
+    def stop(self, why: str) -> None:
+        """Send nothing more: later requests fail at once, naming `why`."""
+        with self._lock:
+            self.stopped = self.stopped or why
+
     def start_deadline(self, seconds: float) -> None:
         """From now on, all requests together may take `seconds`."""
         self._deadline, self._limit = time.monotonic() + seconds, seconds

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import Field, field_validator
 
 from grader.assignment import Item
-from grader.checks import Context, Options, check, not_run
+from grader.checks import Context, Later, Options, check, not_run
 from grader.core import Exchange, GraderFault, Outcome, cap
 
 if TYPE_CHECKING:
@@ -303,15 +303,15 @@ def _given(api: Api, ctx: Context) -> set[str]:
     return api.at_path(ctx.assignment.runtime.health_path)
 
 
-@check("schemathesis", options=SchemathesisOptions, needs=ContractRun, rule=_one_owner)
-def schemathesis(ctx: Context, items: list[Item], run: ContractRun) -> list[Outcome]:
+@check("schemathesis", options=SchemathesisOptions, needs=ContractRun, rule=_one_owner, beside=True)
+def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
-    credited only where the operations work (`run.implemented`)."""
+    credited only where the operations work (the contract run's `implemented`). It sends anything
+    the schema allows: beside the contract suite, it fuzzes an instance of the app of its own."""
     from grader.checks.exercised import Api
     from grader.checks.fuzz import run_fuzz
 
     assert ctx.target is not None
-    _tested(run, "schemathesis")
     owner: dict[str, str] = {
         name: item.id for item in items for name in SchemathesisOptions.of(item).checks
     }
@@ -330,6 +330,8 @@ def schemathesis(ctx: Context, items: list[Item], run: ContractRun) -> list[Outc
         guard=ctx.target.guard,
         local_address=ctx.target.local_address,
     )
+    run = later.get()
+    _tested(run, "schemathesis")
     given = _given(Api.load(ctx.assignment.spec_path), ctx)
     return report.outcomes(owner, implemented=run.implemented, given=given)
 
