@@ -17,7 +17,7 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import config, engine, output, reference, runtimes, services, submission
 from grader.causes import root_causes
-from grader.checks import Context, run_checks, wants_twin
+from grader.checks import Context, run_checks, wants_twin, warm_up
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, scrub
 from grader.runtimes import RuntimeName
 from grader.score import categories, score_items
@@ -86,6 +86,7 @@ def grade(
         hidden_points=round(sum(i.points for i in hidden), 2),
     )
     run_id = run_id or uuid.uuid4().hex[:12]
+    warming = warm_up(items)
     result.run_id = run_id
     timings = result.timings
     begin = time.monotonic()
@@ -139,6 +140,7 @@ def grade(
                 _record(up, ctx, result)
             logger.info("running checks")
             t = time.monotonic()
+            warming.join()  # its imports done: none is half-loaded when a check imports it
             apps = [t for t in (ctx.target, ctx.twin) if t is not None]
             for app in apps:
                 app.guard.start_deadline(deadline)

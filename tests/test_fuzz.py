@@ -6,6 +6,7 @@ Uses `requests` (a Schemathesis dependency), not httpx, so it runs wherever the 
 from __future__ import annotations
 
 import importlib
+import random
 import shutil
 import socket
 import sys
@@ -388,6 +389,30 @@ def test_app_is_reachable_for_sanity() -> None:
         assert requests.get(f"{base_url}/inverse", params={"x": 0}, timeout=5).status_code == 500
 
 
+def _sent(spec: Path, hooks: Path, seed: int) -> list[tuple[str, str, str, bytes]]:
+    """Every request one fuzzing run with `seed` sends, in order."""
+    app, seen = make_app(), []
+
+    @app.middleware("http")
+    async def record(request: Any, call_next: Any) -> Any:
+        body = await request.body()
+        seen.append((request.method, str(request.url.path), str(request.url.query), body))
+        return await call_next(request)
+
+    with serve(app) as base_url:
+        run_fuzz(
+            spec=spec,
+            base_url=base_url,
+            seed=seed,
+            max_examples=60,
+            checks=CHECKS,
+            stateful=False,
+            hooks=hooks,
+            env={},
+        )
+    return seen
+
+
 def test_the_data_does_not_depend_on_what_the_grader_has_imported(
     spec: Path, hooks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -398,29 +423,7 @@ def test_the_data_does_not_depend_on_what_the_grader_has_imported(
 
     assert callable(providers._get_local_constants)  # the hook point run_fuzz empties
 
-    def sent(seed: int) -> list[tuple[str, str, str, bytes]]:
-        app, seen = make_app(), []
-
-        @app.middleware("http")
-        async def record(request: Any, call_next: Any) -> Any:
-            body = await request.body()
-            seen.append((request.method, str(request.url.path), str(request.url.query), body))
-            return await call_next(request)
-
-        with serve(app) as base_url:
-            run_fuzz(
-                spec=spec,
-                base_url=base_url,
-                seed=seed,
-                max_examples=60,
-                checks=CHECKS,
-                stateful=False,
-                hooks=hooks,
-                env={},
-            )
-        return seen
-
-    before = sent(3)
+    before = _sent(spec, hooks, 3)
     # a local module (no `test` folder in its path) with the integers the fuzzer might draw
     folder = Path(tempfile.mkdtemp(prefix="grader-literals-"))
     numbers = ", ".join(str(n) for n in range(-999, 1000, 7))
@@ -429,7 +432,30 @@ def test_the_data_does_not_depend_on_what_the_grader_has_imported(
     monkeypatch.syspath_prepend(str(folder))
     importlib.import_module("literal_pool")
     try:
-        assert sent(3) == before
+        assert _sent(spec, hooks, 3) == before
     finally:
         sys.modules.pop("literal_pool", None)
         shutil.rmtree(folder)
+
+
+def test_the_data_does_not_depend_on_what_runs_beside_it(spec: Path, hooks: Path) -> None:
+    """Fuzzing runs in a thread beside the contract suite (grader.checks, `beside=True`): another
+    thread reseeding and drawing from the global `random` all the while changes nothing it sends."""
+    alone = _sent(spec, hooks, 3)
+    stop = threading.Event()
+
+    def noise() -> None:
+        n = 0
+        while not stop.is_set():
+            random.seed(n)
+            random.random()
+            n += 1
+
+    other = threading.Thread(target=noise)
+    other.start()
+    try:
+        beside = _sent(spec, hooks, 3)
+    finally:
+        stop.set()
+        other.join()
+    assert beside == alone

@@ -25,6 +25,7 @@ assignment registers the checks to validate its rubric, before anything is built
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -85,6 +86,7 @@ class Registered:
     needs: type | None
     rule: RubricRule | None
     beside: bool
+    warm: tuple[str, ...]
 
 
 CHECKS: dict[str, Registered] = {}
@@ -130,16 +132,18 @@ def check(
     needs: type | None = None,
     rule: RubricRule | None = None,
     beside: bool = False,
+    warm: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Register a check. `rule`: a validation across its rubric items, run when the rubric loads.
     `beside`: it runs on a second instance of the app, at the same time as the others, when the
-    runtime offers one (its `needs` value then comes as a `Later`, in every case)."""
+    runtime offers one (its `needs` value then comes as a `Later`, in every case). `warm`: the
+    heavy modules it imports when it runs (`warm_up` loads them while the app starts)."""
 
     def register(fn: F) -> F:
         if provides is not None:
             other = _provider(provides)
             assert other is None or other.name == name, f"{provides} has two providers"
-        CHECKS[name] = Registered(name, fn, needs_app, options, provides, needs, rule, beside)
+        CHECKS[name] = Registered(name, fn, needs_app, options, provides, needs, rule, beside, warm)
         return fn
 
     return register
@@ -249,6 +253,24 @@ def _order(names: list[str]) -> list[str]:
         if provides is not None:
             provided.add(provides)
     return order
+
+
+def warm_up(items: list[Item]) -> threading.Thread:
+    """Import the modules these items' checks import when they run (pytest, Schemathesis: a
+    second or more), in a thread, while the grade waits for the build and the app; join it before
+    running the checks."""
+    registry = _registry()
+    modules = [
+        m for name in {i.check for i in items} if name in registry for m in registry[name].warm
+    ]
+
+    def load() -> None:
+        for module in sorted(set(modules)):
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def wants_twin(assignment: Assignment, items: list[Item]) -> bool:

@@ -258,7 +258,11 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     return outcomes
 
 
-@check("contract", provides=ContractRun)
+@check(
+    "contract",
+    provides=ContractRun,
+    warm=("grader.checks.contract", "grader.checks.differential", "grader.checks.exercised"),
+)
 def contract(ctx: Context, items: list[Item]) -> tuple[list[Outcome], ContractRun]:
     """The contract suite, once: its graded items' outcomes, and its run for the checks that
     credit only operations it showed working. With the reference's answers at hand, a failing
@@ -303,7 +307,14 @@ def _given(api: Api, ctx: Context) -> set[str]:
     return api.at_path(ctx.assignment.runtime.health_path)
 
 
-@check("schemathesis", options=SchemathesisOptions, needs=ContractRun, rule=_one_owner, beside=True)
+@check(
+    "schemathesis",
+    options=SchemathesisOptions,
+    needs=ContractRun,
+    rule=_one_owner,
+    beside=True,
+    warm=("grader.checks.fuzz", "grader.checks.exercised"),
+)
 def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
     credited only where the operations work (the contract run's `implemented`). It sends anything
