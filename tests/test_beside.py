@@ -136,3 +136,14 @@ def test_alone_must_name_a_check_that_runs_beside(tmp_path: object) -> None:
     assert said == [
         "alone: 'contract' is not a check that runs beside the others; those are: schemathesis"
     ]
+
+
+def test_every_module_a_check_warms_up_exists() -> None:
+    """warm_up ignores a module that is gone (a library's internals moved): this notices it."""
+    import importlib
+
+    from grader.checks import _registry
+
+    for registered in _registry().values():
+        for module in registered.warm:
+            importlib.import_module(module)

@@ -313,7 +313,16 @@ def _given(api: Api, ctx: Context) -> set[str]:
     needs=ContractRun,
     rule=_one_owner,
     beside=True,
-    warm=("grader.checks.fuzz", "grader.checks.exercised"),
+    # and what Schemathesis imports only when a run loads a schema and starts its engine (1-4 s)
+    warm=(
+        "grader.checks.fuzz",
+        "grader.checks.exercised",
+        "schemathesis.specs.openapi.schemas",
+        "schemathesis.engine.run.unit",
+        "schemathesis.engine.context",
+        "hypothesis.internal.conjecture.engine",
+        "pyrate_limiter",
+    ),
 )
 def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
