@@ -145,5 +145,6 @@ def test_every_module_a_check_warms_up_exists() -> None:
     from grader.checks import _registry
 
     for registered in _registry().values():
-        for module in registered.warm:
-            importlib.import_module(module)
+        for name in registered.warm:
+            module, _, function = name.partition(":")
+            assert not function or callable(getattr(importlib.import_module(module), function))

@@ -5,6 +5,7 @@ Uses `requests` (a Schemathesis dependency), not httpx, so it runs wherever the 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import random
 import shutil
@@ -25,7 +26,8 @@ from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from grader.checks.fuzz import FuzzReport, run_fuzz
+from grader.checks.fuzz import FuzzReport, prepare, run_fuzz, run_fuzz_apart
+from grader.core import GraderFault, Guard
 
 SPEC = """\
 openapi: 3.1.0
@@ -459,3 +461,52 @@ def test_the_data_does_not_depend_on_what_runs_beside_it(spec: Path, hooks: Path
         stop.set()
         other.join()
     assert beside == alone
+
+
+def test_a_process_of_its_own_finds_the_same(spec: Path, hooks: Path) -> None:
+    """Beside the contract suite, fuzzing runs in a process of its own (`run_fuzz_apart`): the
+    same report as in this process, and the guard learns what was sent there."""
+    job: dict[str, Any] = dict(
+        spec=spec, seed=3, max_examples=30, checks=CHECKS, stateful=False, hooks=hooks, env={}
+    )
+    with serve(make_app()) as base_url:
+        here = run_fuzz(base_url=base_url, **job)
+        guard = Guard(origin=base_url)
+        guard.start_deadline(300)
+        prepare()  # as the pipeline does while the app starts
+        apart = run_fuzz_apart(base_url=base_url, guard=guard, **job)
+
+    def undated(report: FuzzReport) -> FuzzReport:  # the app's Date header moves on
+        findings = [
+            dataclasses.replace(
+                f,
+                exchange=dataclasses.replace(
+                    f.exchange,
+                    response_headers={
+                        k: v for k, v in f.exchange.response_headers.items() if k != "date"
+                    },
+                ),
+            )
+            for f in report.findings
+        ]
+        return dataclasses.replace(report, findings=findings)
+
+    assert undated(apart) == undated(here) and here.findings
+    assert guard.sent >= apart.requests > 0 and not guard.stopped
+
+
+def test_a_fuzzing_process_that_dies_is_the_graders_fault(spec: Path, tmp_path: Path) -> None:
+    dying = tmp_path / "dying_hooks.py"
+    dying.write_text("import os\nos._exit(3)\n", encoding="utf-8")
+    with pytest.raises(GraderFault, match=r"ended without a report \(exit code 3\)"):
+        run_fuzz_apart(
+            spec=spec,
+            base_url="http://127.0.0.1:9",
+            seed=0,
+            max_examples=1,
+            checks=CHECKS,
+            stateful=False,
+            hooks=dying,
+            env={},
+            guard=Guard(),
+        )

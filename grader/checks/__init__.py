@@ -138,7 +138,8 @@ def check(
     """Register a check. `rule`: a validation across its rubric items, run when the rubric loads.
     `beside`: it runs on a second instance of the app, at the same time as the others, when the
     runtime offers one (its `needs` value then comes as a `Later`, in every case). `warm`: the
-    heavy modules it imports when it runs (`warm_up` loads them while the app starts)."""
+    heavy modules it imports when it runs, or "module:function" to call (`warm_up` does it while
+    the app starts)."""
 
     def register(fn: F) -> F:
         if provides is not None:
@@ -266,9 +267,12 @@ def warm_up(items: list[Item]) -> threading.Thread:
     ]
 
     def load() -> None:
-        for module in sorted(set(modules)):
+        for name in sorted(set(modules)):
+            module, _, function = name.partition(":")
             with contextlib.suppress(ImportError):  # moved in a new version: loaded when used
-                importlib.import_module(module)
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
 
     thread = threading.Thread(target=load, name="warm-up", daemon=True)
     thread.start()

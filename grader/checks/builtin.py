@@ -313,23 +313,14 @@ def _given(api: Api, ctx: Context) -> set[str]:
     needs=ContractRun,
     rule=_one_owner,
     beside=True,
-    # and what Schemathesis imports only when a run loads a schema and starts its engine (1-4 s)
-    warm=(
-        "grader.checks.fuzz",
-        "grader.checks.exercised",
-        "schemathesis.specs.openapi.schemas",
-        "schemathesis.engine.run.unit",
-        "schemathesis.engine.context",
-        "hypothesis.internal.conjecture.engine",
-        "pyrate_limiter",
-    ),
+    warm=("grader.checks.exercised", "grader.checks.fuzz:prepare"),
 )
 def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
     credited only where the operations work (the contract run's `implemented`). It sends anything
     the schema allows: beside the contract suite, it fuzzes an instance of the app of its own."""
     from grader.checks.exercised import Api
-    from grader.checks.fuzz import run_fuzz
+    from grader.checks.fuzz import run_fuzz_apart
 
     assert ctx.target is not None
     owner: dict[str, str] = {
@@ -337,7 +328,7 @@ def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> 
     }
     fuzz = ctx.assignment.fuzz
     hooks = ctx.assignment.dir / fuzz.hooks if fuzz.hooks else None
-    report = run_fuzz(
+    report = run_fuzz_apart(
         spec=ctx.assignment.spec_path,
         base_url=ctx.target.base_url,
         seed=ctx.seed,
