@@ -93,6 +93,9 @@ class Assignment(_Model):
     services: Services = Field(default_factory=Services)
     fuzz: Fuzz = Field(default_factory=Fuzz)
     total: float = 100
+    # checks that would run on a second instance of the app, beside the others, but must see the
+    # app the others used instead (its data, its state): they run on it after them, one at a time
+    alone: list[str] = Field(default_factory=list)
     categories: list[Category]
     items: list[Item]
 
@@ -174,7 +177,9 @@ def load(name_or_path: str | Path, *, specs_dir: Path = SPECS_DIR) -> Assignment
     from grader.checks import rubric_problems  # the checks' registry imports this module
 
     visible = [i for i in assignment.items if i.visibility == "visible"]
-    problems = rubric_problems(assignment.items, subsets=[("rubric's visible part", visible)])
+    problems = rubric_problems(
+        assignment.items, subsets=[("rubric's visible part", visible)], alone=assignment.alone
+    )
     if problems:
         raise GraderFault(
             f"{path} is not a valid assignment:\n" + "\n".join(f"  {p}" for p in problems)

@@ -142,6 +142,34 @@ class Guard:
         self._timeouts = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for another process (fuzzing runs in one): the same terms and counts, what is
+        left of the deadline; `absorb` takes back what the copy saw."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_deadline")}
+        left = None if self._deadline is None else self._deadline - time.monotonic()
+        return {**state, "left": left}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        left = state.pop("left")
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._deadline = None if left is None else time.monotonic() + left
+
+    def absorb(self, copy: Guard, sent_before: int) -> None:
+        """What a copy of this guard, made when `sent` was `sent_before`, saw in another process."""
+        with self._lock:
+            self.sent += copy.sent - sent_before
+            self.stopped = self.stopped or copy.stopped
+
+    def left(self) -> float | None:
+        """Seconds until the deadline; None: there is none."""
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    def stop(self, why: str) -> None:
+        """Send nothing more: later requests fail at once, naming `why`."""
+        with self._lock:
+            self.stopped = self.stopped or why
+
     def start_deadline(self, seconds: float) -> None:
         """From now on, all requests together may take `seconds`."""
         self._deadline, self._limit = time.monotonic() + seconds, seconds

@@ -17,12 +17,16 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import config, engine, output, reference, runtimes, services, submission
 from grader.causes import root_causes
-from grader.checks import Context, run_checks
+from grader.checks import Context, run_checks, wants_twin, warm_up
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, scrub
 from grader.runtimes import RuntimeName
 from grader.score import categories, score_items
 
 logger = logging.getLogger(__name__)
+
+
+# the app log's part from the instance the checks that run beside the others talked to
+_SECOND = "\n\n--- the app's second instance (fuzzing, on a database of its own) ---\n"
 
 
 def _rebase(outcomes: list[Outcome], grader_url: str, public_url: str) -> None:
@@ -82,6 +86,7 @@ def grade(
         hidden_points=round(sum(i.points for i in hidden), 2),
     )
     run_id = run_id or uuid.uuid4().hex[:12]
+    warming = warm_up(items)
     result.run_id = run_id
     timings = result.timings
     begin = time.monotonic()
@@ -127,27 +132,30 @@ def grade(
                     database_url=database_url,
                 )
                 timings["reference"] = round(time.monotonic() - t, 2)
-            logs = None
+            logs, up = None, None
             if root is not None:
-                up = app_runtime.up(root, spec)
+                up = app_runtime.up(root, spec, twin=wants_twin(spec, items))
                 timings.update(up.timings)
                 logs = up.logs
                 _record(up, ctx, result)
             logger.info("running checks")
             t = time.monotonic()
-            if ctx.target is not None:
-                ctx.target.guard.start_deadline(deadline)
+            warming.join()  # its imports done: none is half-loaded when a check imports it
+            apps = [t for t in (ctx.target, ctx.twin) if t is not None]
+            for app in apps:
+                app.guard.start_deadline(deadline)
             outcomes = run_checks(ctx, items, timings)
             timings["checks"] = round(time.monotonic() - t, 2)
             app_runtime.verify()  # a sandbox lost mid-grade: the checks saw something else
-            if ctx.target is not None and ctx.target.guard.stopped:  # the app's doing: still graded
-                result.reason = (
-                    result.reason or f"Requests to the app stopped: {ctx.target.guard.stopped}."
-                )
+            stopped = next((app.guard.stopped for app in apps if app.guard.stopped), "")
+            if stopped:  # the app's doing: still graded
+                result.reason = result.reason or f"Requests to the app stopped: {stopped}."
             if logs is not None:
                 result.app_log = engine.tail(logs())
-            if ctx.target is not None:
-                _rebase(outcomes, ctx.target.base_url, f"http://localhost:{spec.runtime.port}")
+            if up is not None and up.twin_logs is not None:
+                result.app_log += _SECOND + engine.tail(up.twin_logs())
+            for app in apps:
+                _rebase(outcomes, app.base_url, f"http://localhost:{spec.runtime.port}")
             result.items = score_items(items, outcomes)
             result.categories = categories(spec, result.items)
             result.score = round(sum(i.points for i in result.items), 2)
@@ -181,7 +189,7 @@ def _record(up: runtimes.Started, ctx: Context, result: Result) -> None:
     """What the runtime brought up, into the checks' context and the result."""
     ctx.built, ctx.build_reason = up.built, up.build_reason
     ctx.started, ctx.start_reason, ctx.served = up.started, up.start_reason, up.served
-    ctx.target = up.target
+    ctx.target, ctx.twin = up.target, up.twin
     result.build_log, result.migrate = up.build_log, up.migrate
     if up.built is False:
         result.status, result.reason = Status.BUILD_FAILED, up.reason

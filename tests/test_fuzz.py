@@ -5,7 +5,9 @@ Uses `requests` (a Schemathesis dependency), not httpx, so it runs wherever the 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import random
 import shutil
 import socket
 import sys
@@ -24,7 +26,8 @@ from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from grader.checks.fuzz import FuzzReport, run_fuzz
+from grader.checks.fuzz import FuzzReport, prepare, run_fuzz, run_fuzz_apart
+from grader.core import GraderFault, Guard
 
 SPEC = """\
 openapi: 3.1.0
@@ -388,6 +391,30 @@ def test_app_is_reachable_for_sanity() -> None:
         assert requests.get(f"{base_url}/inverse", params={"x": 0}, timeout=5).status_code == 500
 
 
+def _sent(spec: Path, hooks: Path, seed: int) -> list[tuple[str, str, str, bytes]]:
+    """Every request one fuzzing run with `seed` sends, in order."""
+    app, seen = make_app(), []
+
+    @app.middleware("http")
+    async def record(request: Any, call_next: Any) -> Any:
+        body = await request.body()
+        seen.append((request.method, str(request.url.path), str(request.url.query), body))
+        return await call_next(request)
+
+    with serve(app) as base_url:
+        run_fuzz(
+            spec=spec,
+            base_url=base_url,
+            seed=seed,
+            max_examples=60,
+            checks=CHECKS,
+            stateful=False,
+            hooks=hooks,
+            env={},
+        )
+    return seen
+
+
 def test_the_data_does_not_depend_on_what_the_grader_has_imported(
     spec: Path, hooks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -398,29 +425,7 @@ def test_the_data_does_not_depend_on_what_the_grader_has_imported(
 
     assert callable(providers._get_local_constants)  # the hook point run_fuzz empties
 
-    def sent(seed: int) -> list[tuple[str, str, str, bytes]]:
-        app, seen = make_app(), []
-
-        @app.middleware("http")
-        async def record(request: Any, call_next: Any) -> Any:
-            body = await request.body()
-            seen.append((request.method, str(request.url.path), str(request.url.query), body))
-            return await call_next(request)
-
-        with serve(app) as base_url:
-            run_fuzz(
-                spec=spec,
-                base_url=base_url,
-                seed=seed,
-                max_examples=60,
-                checks=CHECKS,
-                stateful=False,
-                hooks=hooks,
-                env={},
-            )
-        return seen
-
-    before = sent(3)
+    before = _sent(spec, hooks, 3)
     # a local module (no `test` folder in its path) with the integers the fuzzer might draw
     folder = Path(tempfile.mkdtemp(prefix="grader-literals-"))
     numbers = ", ".join(str(n) for n in range(-999, 1000, 7))
@@ -429,7 +434,79 @@ def test_the_data_does_not_depend_on_what_the_grader_has_imported(
     monkeypatch.syspath_prepend(str(folder))
     importlib.import_module("literal_pool")
     try:
-        assert sent(3) == before
+        assert _sent(spec, hooks, 3) == before
     finally:
         sys.modules.pop("literal_pool", None)
         shutil.rmtree(folder)
+
+
+def test_the_data_does_not_depend_on_what_runs_beside_it(spec: Path, hooks: Path) -> None:
+    """Fuzzing runs in a thread beside the contract suite (grader.checks, `beside=True`): another
+    thread reseeding and drawing from the global `random` all the while changes nothing it sends."""
+    alone = _sent(spec, hooks, 3)
+    stop = threading.Event()
+
+    def noise() -> None:
+        n = 0
+        while not stop.is_set():
+            random.seed(n)
+            random.random()
+            n += 1
+
+    other = threading.Thread(target=noise)
+    other.start()
+    try:
+        beside = _sent(spec, hooks, 3)
+    finally:
+        stop.set()
+        other.join()
+    assert beside == alone
+
+
+def test_a_process_of_its_own_finds_the_same(spec: Path, hooks: Path) -> None:
+    """Beside the contract suite, fuzzing runs in a process of its own (`run_fuzz_apart`): the
+    same report as in this process, and the guard learns what was sent there."""
+    job: dict[str, Any] = dict(
+        spec=spec, seed=3, max_examples=30, checks=CHECKS, stateful=False, hooks=hooks, env={}
+    )
+    with serve(make_app()) as base_url:
+        here = run_fuzz(base_url=base_url, **job)
+        guard = Guard(origin=base_url)
+        guard.start_deadline(300)
+        prepare()  # as the pipeline does while the app starts
+        apart = run_fuzz_apart(base_url=base_url, guard=guard, **job)
+
+    def undated(report: FuzzReport) -> FuzzReport:  # the app's Date header moves on
+        findings = [
+            dataclasses.replace(
+                f,
+                exchange=dataclasses.replace(
+                    f.exchange,
+                    response_headers={
+                        k: v for k, v in f.exchange.response_headers.items() if k != "date"
+                    },
+                ),
+            )
+            for f in report.findings
+        ]
+        return dataclasses.replace(report, findings=findings)
+
+    assert undated(apart) == undated(here) and here.findings
+    assert guard.sent >= apart.requests > 0 and not guard.stopped
+
+
+def test_a_fuzzing_process_that_dies_is_the_graders_fault(spec: Path, tmp_path: Path) -> None:
+    dying = tmp_path / "dying_hooks.py"
+    dying.write_text("import os\nos._exit(3)\n", encoding="utf-8")
+    with pytest.raises(GraderFault, match=r"ended without a report \(exit code 3\)"):
+        run_fuzz_apart(
+            spec=spec,
+            base_url="http://127.0.0.1:9",
+            seed=0,
+            max_examples=1,
+            checks=CHECKS,
+            stateful=False,
+            hooks=dying,
+            env={},
+            guard=Guard(),
+        )

@@ -118,6 +118,10 @@ BROKEN: dict[str, tuple[Callable[[Rubric], None], list[str]]] = {
             "item 'fuzz-no-server-errors': the schemathesis check needs",
         ],
     ),
+    "alone names a check that runs with the others": (
+        lambda rubric: rubric.update(alone=["contract"]),
+        ["alone: 'contract' is not a check that runs beside the others; those are: schemathesis"],
+    ),
     "no visible contract item": (
         _hide("contract"),
         ["item 'matches-reference'", "the rubric's visible part needs a contract item"],

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import Field, field_validator
 
 from grader.assignment import Item
-from grader.checks import Context, Options, check, not_run
+from grader.checks import Context, Later, Options, check, not_run
 from grader.core import Exchange, GraderFault, Outcome, cap
 
 if TYPE_CHECKING:
@@ -258,7 +258,11 @@ def processes(ctx: Context, items: list[Item]) -> list[Outcome]:
     return outcomes
 
 
-@check("contract", provides=ContractRun)
+@check(
+    "contract",
+    provides=ContractRun,
+    warm=("grader.checks.contract", "grader.checks.differential", "grader.checks.exercised"),
+)
 def contract(ctx: Context, items: list[Item]) -> tuple[list[Outcome], ContractRun]:
     """The contract suite, once: its graded items' outcomes, and its run for the checks that
     credit only operations it showed working. With the reference's answers at hand, a failing
@@ -303,21 +307,28 @@ def _given(api: Api, ctx: Context) -> set[str]:
     return api.at_path(ctx.assignment.runtime.health_path)
 
 
-@check("schemathesis", options=SchemathesisOptions, needs=ContractRun, rule=_one_owner)
-def schemathesis(ctx: Context, items: list[Item], run: ContractRun) -> list[Outcome]:
+@check(
+    "schemathesis",
+    options=SchemathesisOptions,
+    needs=ContractRun,
+    rule=_one_owner,
+    beside=True,
+    warm=("grader.checks.exercised", "grader.checks.fuzz:prepare"),
+)
+def schemathesis(ctx: Context, items: list[Item], later: Later[ContractRun]) -> list[Outcome]:
     """One fuzzing run with the union of the items' checks; each check scores the item naming it,
-    credited only where the operations work (`run.implemented`)."""
+    credited only where the operations work (the contract run's `implemented`). It sends anything
+    the schema allows: beside the contract suite, it fuzzes an instance of the app of its own."""
     from grader.checks.exercised import Api
-    from grader.checks.fuzz import run_fuzz
+    from grader.checks.fuzz import run_fuzz_apart
 
     assert ctx.target is not None
-    _tested(run, "schemathesis")
     owner: dict[str, str] = {
         name: item.id for item in items for name in SchemathesisOptions.of(item).checks
     }
     fuzz = ctx.assignment.fuzz
     hooks = ctx.assignment.dir / fuzz.hooks if fuzz.hooks else None
-    report = run_fuzz(
+    report = run_fuzz_apart(
         spec=ctx.assignment.spec_path,
         base_url=ctx.target.base_url,
         seed=ctx.seed,
@@ -330,6 +341,8 @@ def schemathesis(ctx: Context, items: list[Item], run: ContractRun) -> list[Outc
         guard=ctx.target.guard,
         local_address=ctx.target.local_address,
     )
+    run = later.get()
+    _tested(run, "schemathesis")
     given = _given(Api.load(ctx.assignment.spec_path), ctx)
     return report.outcomes(owner, implemented=run.implemented, given=given)
 

@@ -30,7 +30,9 @@ import copy
 import importlib.util
 import inspect
 import itertools
+import multiprocessing
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,6 +586,105 @@ def run_fuzz(
         for operation in sorted(set(operations) - reached):
             collector.unanswered[operation] = f"{operation} not sent: {guard.stopped}"
     return collector.report(operations, seed)
+
+
+# --- a process of its own ----------------------------------------------------------------------
+# Fuzzing runs beside the contract suite (grader.checks, `beside=True`). In one process the two
+# would share what is global there: CPython 3.11's AST state (pytest's assertion rewriting and
+# Hypothesis' source reading, in two threads at once, fail with "AST constructor recursion depth
+# mismatch"), the warnings filters both change, Hypothesis' flags. A process of its own shares
+# none of it, and starts from the same state every time.
+
+# what a run imports only once it loads a schema and starts its engine (1-4 s): loaded by the
+# process while the grade still waits for the app
+_HEAVY = (
+    "schemathesis.specs.openapi.schemas",
+    "schemathesis.engine.run.unit",
+    "schemathesis.engine.context",
+    "hypothesis.internal.conjecture.engine",
+    "pyrate_limiter",
+)
+_EXTRA_WAIT = 60.0  # seconds past the guard's deadline before a silent process counts as stuck
+
+
+class _Worker:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # nothing inherited from the grader's state
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(theirs,), name="grader-fuzz", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+
+    def end(self) -> None:
+        self.conn.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+_spare: _Worker | None = None
+_spare_lock = threading.Lock()
+
+
+def prepare() -> None:
+    """Start the process the next `run_fuzz_apart` uses, now (while the grade waits for the app)."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or not _spare.process.is_alive():
+            _spare = _Worker()
+
+
+def _take() -> _Worker:
+    global _spare
+    with _spare_lock:
+        worker, _spare = _spare, None
+    return worker if worker is not None and worker.process.is_alive() else _Worker()
+
+
+def _serve(conn: Any) -> None:
+    """In the fuzzing process: import, take one run, answer (report or fault, and the guard)."""
+    for module in _HEAVY:
+        with contextlib.suppress(ImportError):  # moved in a new version: loaded when used
+            importlib.import_module(module)
+    try:
+        job = conn.recv()
+    except EOFError:  # not needed after all
+        return
+    guard = job["guard"]
+    try:
+        conn.send(("report", run_fuzz(**job), guard))
+    except GraderFault as exc:
+        conn.send(("fault", str(exc), guard))
+    except Exception as exc:  # the grader's fault, whatever it is: named
+        conn.send(("fault", f"fuzzing failed: {type(exc).__name__}: {exc}", guard))
+
+
+def run_fuzz_apart(*, guard: Guard, **job: Any) -> FuzzReport:
+    """`run_fuzz` in a process of its own (see above), with a copy of `guard` whose counts and
+    stop come back into it. A process that dies or hangs is the grader's fault."""
+    worker, sent = _take(), guard.sent
+    left = guard.left()
+    wait = (left if left is not None else 3600.0) + _EXTRA_WAIT
+    try:
+        worker.conn.send({**job, "guard": guard})
+        if not worker.conn.poll(wait):
+            raise GraderFault(f"fuzzing did not end within {wait:g} s")
+        kind, value, theirs = worker.conn.recv()
+    except (EOFError, OSError) as exc:
+        worker.process.join(timeout=5)
+        raise GraderFault(
+            f"the fuzzing process ended without a report (exit code {worker.process.exitcode})"
+        ) from exc
+    finally:
+        worker.end()
+    guard.absorb(theirs, sent)
+    if kind == "fault":
+        raise GraderFault(value)
+    assert isinstance(value, FuzzReport)
+    return value
 
 
 @contextlib.contextmanager

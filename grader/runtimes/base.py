@@ -41,6 +41,10 @@ class Started:
     served: str = ""  # what started the app, when not the image's own command as is
     logs: Callable[[], str] | None = None  # the app's output so far
     migrate: MigrateRun | None = None  # the migrate command run alone on an empty database
+    # a second instance of the app, on a database of its own, healthy: for the checks that run
+    # beside the others (grader.checks); None when not asked for, not offered or not healthy
+    twin: Target | None = None
+    twin_logs: Callable[[], str] | None = None  # its output so far
     timings: dict[str, float] = field(
         default_factory=dict
     )  # install/build/database_ready/app_ready
@@ -60,9 +64,11 @@ class Runtime(ABC):
         self.started: Started | None = None
 
     @abstractmethod
-    def up(self, root: Path, assignment: Assignment) -> Started:
+    def up(self, root: Path, assignment: Assignment, *, twin: bool = False) -> Started:
         """Bring up the app in `root` (the prepared submission) beside the services `assignment`
-        asks for. A build or start that fails is in `Started`; GraderFault is the grader's fault."""
+        asks for. A build or start that fails is in `Started`; GraderFault is the grader's fault.
+        `twin`: also a second instance of the app on a database of its own (`Started.twin`), when
+        this runtime can run one; nothing of the first instance's result depends on it."""
 
     def restart(self) -> None:
         """Restart the app and wait until it is healthy again; AssertionError when it is not

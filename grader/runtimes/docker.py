@@ -5,10 +5,13 @@ an engine `Watch` that notices a sandbox lost mid-grade."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
@@ -55,7 +58,7 @@ class DockerRuntime(Runtime):
         self._restart: Callable[[], None] | None = None
         self._app: run.App | None = None
 
-    def up(self, root: Path, assignment: Assignment) -> Started:
+    def up(self, root: Path, assignment: Assignment, *, twin: bool = False) -> Started:
         """Build the image, start its services and the app."""
         out = self.started = Started(built=False)
         timings = out.timings
@@ -103,7 +106,7 @@ class DockerRuntime(Runtime):
             internal=self.isolate,
         )
         self.stack.callback(svc.stop)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside")
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")
         self.stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before services stop
         timings["database_ready"] = round(time.monotonic() - t, 2)
         if svc.network.id is not None:
@@ -113,6 +116,11 @@ class DockerRuntime(Runtime):
         env = run.expand_env(assignment.runtime, svc.values)
         migrated = (
             None if self.reference else _migrate_alone(client, assignment, svc, tag, labels, pool)
+        )
+        second = (
+            _start_twin(client, assignment, svc, tag, labels, pool, publish=not self.isolate)
+            if twin and not self.reference
+            else None
         )
         logger.info("starting the app")
         started = run.start_app(
@@ -145,11 +153,35 @@ class DockerRuntime(Runtime):
             # the checks restart the app and list its processes through its runtime
             self._restart = out.target.restart
             out.target.restart, out.target.processes = self.restart, self.processes
+        if second is not None:
+            self._twin(second, out, seconds=started.seconds)
         if migrated is not None:  # also when the app did not start: its log may say why
             migrated_url, out.migrate = migrated.result()
             if out.target is not None:
                 out.target.databases["migrated"] = migrated_url
         return out
+
+    def _twin(self, second: _Twin, out: Started, *, seconds: float) -> None:
+        """The second instance, once the first is up: healthy in time, it is `out.twin`; else it
+        is stopped, and the checks meant for it run on the first instance after the others."""
+        try:
+            started, database_url = second.future.result(timeout=max(TWIN_GRACE, 2 * seconds))
+        except FutureTimeout:
+            second.cancel.set()
+            started, database_url = second.future.result()
+        if started.app is None:
+            return
+        self.stack.callback(started.app.stop)
+        if out.target is None or started.reason:
+            logger.info("the second instance is not used: %s", started.reason or "no first")
+            started.app.stop()
+            return
+        self.watch.container(started.app.container, "the app's second instance")
+        out.twin = started.app.target(second.env, database_url)
+        # its checks neither restart it nor look at its processes: the watch would count a
+        # restart of it as a sandbox lost
+        out.twin.restart = out.twin.processes = None
+        out.twin_logs = started.app.logs
 
     def restart(self) -> None:
         """The app's restart, told to the watch: the grader's own restart is no loss of the
@@ -168,6 +200,50 @@ class DockerRuntime(Runtime):
 
     def verify(self) -> None:
         self.watch.verify()
+
+
+TWIN_GRACE = 10.0  # seconds the second instance may lag behind the first (at least)
+
+
+@dataclass
+class _Twin:
+    future: Future[tuple[run.Started, str | None]]
+    env: dict[str, str]  # its env: the first's, but for its own database
+    cancel: threading.Event
+
+
+def _start_twin(
+    client: DockerClient,
+    spec: Assignment,
+    svc: services.Services,
+    image: str,
+    labels: dict[str, str],
+    pool: ThreadPoolExecutor,
+    *,
+    publish: bool,
+) -> _Twin:
+    """A second instance of the app, started beside the first on a database of its own (an
+    empty one, like the first's): (its start, its database as the grader reaches it)."""
+    values, grader_url = dict(svc.values), None
+    if "postgres_url" in values:
+        values["postgres_url"], grader_url = svc.create_database("twin")
+    env = run.expand_env(spec.runtime, values)
+    cancel = threading.Event()
+
+    def start() -> tuple[run.Started, str | None]:
+        started = run.start_app(
+            client,
+            image,
+            runtime=spec.runtime,
+            env=env,
+            network=svc.network.name,
+            labels=labels,
+            publish=publish,
+            cancel=cancel,
+        )
+        return started, grader_url
+
+    return _Twin(pool.submit(start), env, cancel)
 
 
 def _migrate_alone(

@@ -59,7 +59,7 @@ class InProcessRuntime(Runtime):
         self._workdir = Path()
         self._healthy = True  # False: it answered HTTP but never passed its health check
 
-    def up(self, root: Path, assignment: Assignment) -> Started:
+    def up(self, root: Path, assignment: Assignment, *, twin: bool = False) -> Started:
         out = self.started = Started()
         timings = out.timings
         runtime = assignment.runtime

@@ -42,7 +42,7 @@ class LocalRuntime(Runtime):
         )
         self._app: local.LocalApp | None = None
 
-    def up(self, root: Path, assignment: Assignment) -> Started:
+    def up(self, root: Path, assignment: Assignment, *, twin: bool = False) -> Started:
         out = self.started = Started()
         timings = out.timings
         workdir = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-")))
