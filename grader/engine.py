@@ -219,7 +219,9 @@ class Run:
     """The objects of one run on the engine, and what their labels say about its owner."""
 
     id: str
-    owner: dict[str, str] = field(default_factory=dict)
+    # what the labels of its objects say about their owners: one, or two when a batch started
+    # the run's services ahead of the grade that took them over (grader.batch's spares)
+    owners: list[dict[str, str]] = field(default_factory=list)
     newest: float = 0.0  # creation time of its newest object (seconds since the epoch)
     names: list[str] = field(default_factory=list)
 
@@ -265,7 +267,9 @@ def runs(client: DockerClient) -> dict[str, Run]:
     found: dict[str, Run] = {}
     for kind, obj, tags, created in _objects(client, None):
         run = found.setdefault(tags[LABEL], Run(tags[LABEL]))
-        run.owner = run.owner or {k: tags[k] for k in OWNER if k in tags}
+        owner = {k: tags[k] for k in OWNER if k in tags}
+        if owner not in run.owners:
+            run.owners.append(owner)
         run.newest = max(run.newest, created)
         run.names.append(f"{kind} {_name(kind, obj)}")
     return found
@@ -321,7 +325,9 @@ def reap_orphans(client: DockerClient) -> Reaped:
     """Remove the runs whose owner is gone (see the module's docstring); report the others."""
     me, reaped = Owner.me(), Reaped()
     for run in runs(client).values():
-        state = verdict(run.owner, run.newest, me)
+        # gone only once every owner is: a batch's spare lives while the batch or its grade does
+        states = {verdict(owner, run.newest, me) for owner in run.owners}
+        state = next(s for s in ("alive", "elsewhere", "gone") if s in states)
         if state == "gone":
             done = cleanup(client, run.id)
             reaped.removed += done.removed
