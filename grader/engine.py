@@ -6,7 +6,8 @@ and pid namespaces, the owning process (pid and start time) and its lease file. 
 under `CACHE_DIR/runs/` on which the owning process holds an exclusive `flock` from before its
 first object exists until it exits; the kernel releases it when the process dies, even by SIGKILL.
 
-Reaping removes only runs whose owner is gone, and it decides that from the labels:
+Reaping removes only runs whose owner is gone (every owner, when a run's objects name two: a
+batch's spare taken over by a grade), and it decides that from the labels:
 * no owner labels (a grader from before leases): gone once its newest object is older than
   `LEGACY_GRACE`, longer than any grade lasts;
 * another machine (an engine shared by several hosts) or a namespace that can see neither the

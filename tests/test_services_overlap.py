@@ -21,8 +21,9 @@ import pytest
 from docker import DockerClient
 from mini_assignment import make_submission, write_mini
 
+from grader import engine
 from grader.core import LABEL, Status
-from grader.engine import PROCESS, leftovers
+from grader.engine import LEASE, PROCESS, leftovers
 from grader.pipeline import grade
 
 pytestmark = pytest.mark.docker
@@ -204,3 +205,24 @@ def test_a_killed_batch_leaves_no_spare_behind(
         time.sleep(0.5)
     assert not leftovers(docker_client, lease_dir=leases)
     assert not leftovers(docker_client, runs={spare})
+
+
+def test_a_run_with_two_owners_is_reaped_once_both_are_gone(
+    tmp_path: Path, docker_client: DockerClient
+) -> None:
+    """A spare's objects name the batch, its grade's the child: the run lives while either does."""
+    run_id = f"test-{uuid.uuid4().hex[:8]}"
+    alive = engine.labels(run_id)
+    pidns = alive[PROCESS].split("/")[0]
+    gone = {**alive, LEASE: str(tmp_path / "gone.lock"), PROCESS: f"{pidns}/4194304/1"}
+    # a container (listed first) of an owner that is gone, a network of one alive (this test)
+    docker_client.containers.create("postgres:15", labels=gone, network_disabled=True)
+    network = docker_client.networks.create(f"agr-test-{run_id}", labels=alive, internal=True)
+    try:
+        engine.reap_orphans(docker_client)
+        assert len(leftovers(docker_client, runs={run_id})) == 2, "reaped while an owner lives"
+        network.remove()
+        engine.reap_orphans(docker_client)
+        assert not leftovers(docker_client, runs={run_id})
+    finally:
+        engine.cleanup(docker_client, run_id)

@@ -56,7 +56,7 @@ class DockerRuntime(Runtime):
         self._app: run.App | None = None
 
     def up(self, root: Path, assignment: Assignment) -> Started:
-        """Build the image, start its services and the app."""
+        """Build the image (its services start beside the build) and start the app."""
         out = self.started = Started(built=False)
         timings = out.timings
         client = engine.connect()
