@@ -64,7 +64,7 @@ POSTGRES_SETTINGS = {
 @dataclass
 class Services:
     network: Network | DockerNetwork  # a spare's is the engine's own model
-    postgres: Any = None  # testcontainers PostgresContainer
+    postgres: Any = None  # testcontainers PostgresContainer, or a spare's (`_Adopted`)
     # ${...} values for the app's env: what the app sees (inside the network)
     values: dict[str, str] = field(default_factory=dict)
     # the app's database from the grader's side, as the app's own role (its owner)
