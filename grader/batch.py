@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -36,7 +37,7 @@ from typing import Any
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader import config, engine, reference
+from grader import config, engine, reference, services
 from grader.core import GraderFault, Status, write_atomic
 from grader.output import full, gradescope, html, index
 from grader.submission import tree_hash
@@ -184,8 +185,10 @@ def _grade_one(
     timeout: float,
     extra: list[str],
     client: DockerClient | None,
+    spares: Spares | None = None,
 ) -> dict[str, Any]:
-    run_id = uuid.uuid4().hex[:12]
+    # a spare's run id: the child takes over the network and Postgres started for it
+    run_id = (spares.take() if spares else None) or uuid.uuid4().hex[:12]
     cmd = [
         sys.executable,
         "-m",
@@ -222,6 +225,8 @@ def _grade_one(
     finally:
         if client is not None:  # the child is gone: whatever its run left (killed: everything) goes
             engine.cleanup(client, run_id)  # never raises: what it cannot remove, a reaper will
+        if spares is not None:
+            spares.finished(run_id)
     seconds = round(time.monotonic() - begin, 1)
     try:
         result = full.read(out / full.NAME)
@@ -249,6 +254,118 @@ def _grade_one(
         "seconds": seconds,
         "run_id": run_id,
     }
+
+
+class Spares:
+    """Warm services for the batch's next grades: while a child grades, the network and Postgres
+    server of the next child of its slot start (grader.services.start_spare), labelled with the
+    run id that child will get, so its grade does not wait for Postgres. Each spare goes to one
+    child, whose run's cleanup removes it; `close` removes the ones never handed out.
+
+    They belong to the batch (its lease) until their run ends. If the batch dies, its keeper (a
+    process that outlives it, told of every spare's run) removes them; the children die with it
+    (parent-death signal) and remove their own runs."""
+
+    def __init__(self, client: DockerClient, slots: int) -> None:
+        self.client, self.slots = client, slots
+        self.waiting = 0  # grades submitted and not started yet: each may take a spare
+        self.active = 0  # grades started and not finished
+        self.ready: list[tuple[str, Future[Any]]] = []
+        self.lock = threading.Lock()
+        self.telling = threading.Lock()  # one line at a time to the keeper
+        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="spare")
+        self.keeper = subprocess.Popen(
+            [sys.executable, "-c", "from grader.batch import _keep; _keep()"],
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a Ctrl-C to the batch's terminal is not for it
+        )
+
+    def expect(self) -> None:
+        """One more grade will start."""
+        with self.lock:
+            self.waiting += 1
+            self._refill()
+
+    def take(self) -> str | None:
+        """A ready spare's run id for a grade that starts now, None when none is ready (the grade
+        starts its own, beside its build). Starts the spares of the grades that will wait for a
+        slot."""
+        with self.lock:
+            self.waiting -= 1
+            self.active += 1
+            spare = next((s for s in self.ready if s[1].done()), None)
+            if spare is not None:
+                self.ready.remove(spare)
+            self._refill()
+        if spare is None:
+            return None
+        run_id, started = spare
+        if started.exception() is not None:  # no reason not to grade: it starts its own
+            engine.cleanup(self.client, run_id)
+            self.forget(run_id)
+            return None
+        return run_id
+
+    def finished(self, run_id: str) -> None:
+        """A grade ended and its run `run_id` is removed."""
+        with self.lock:
+            self.active -= 1
+        self.forget(run_id)
+
+    def _refill(self) -> None:
+        """A spare (at most one per slot) for each grade that will wait for a slot: those a free
+        slot takes at once would not find theirs ready."""
+        while len(self.ready) < min(self.slots, self.waiting - (self.slots - self.active)):
+            run_id = uuid.uuid4().hex[:12]
+            self._tell(f"+{run_id}")  # before the first object exists
+            started = self.pool.submit(services.start_spare, self.client, run_id)
+            self.ready.append((run_id, started))
+
+    def forget(self, run_id: str) -> None:
+        """Run `run_id` (a spare's or a grade's) is removed: nothing for the keeper to do."""
+        self._tell(f"-{run_id}")
+
+    def _tell(self, line: str) -> None:
+        assert self.keeper.stdin is not None
+        # a keeper gone (killed): the runs' owner labels still let any later reaper remove them
+        with self.telling, contextlib.suppress(OSError, ValueError):
+            self.keeper.stdin.write(line + "\n")
+            self.keeper.stdin.flush()
+
+    def close(self) -> None:
+        """Remove the spares never handed out (a batch's end or interruption)."""
+        with self.lock:
+            unused, self.ready = self.ready, []
+            self.waiting = 0
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for run_id, _ in unused:
+            engine.cleanup(self.client, run_id)
+            self.forget(run_id)
+        with contextlib.suppress(OSError):
+            assert self.keeper.stdin is not None
+            self.keeper.stdin.close()
+        self.keeper.wait()
+
+
+def _keep() -> None:  # pragma: no cover - runs in the keeper process
+    """The keeper of a batch's spares: remembers the runs the batch tells it of ("+id", "-id" once
+    removed) and, when the batch ends (its pipe closes, also when it is killed), removes those
+    still there. Signals are for the batch: the keeper ends on its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    runs: set[str] = set()
+    for line in sys.stdin:
+        change, run_id = line[:1], line[1:].strip()
+        if change == "+":
+            runs.add(run_id)
+        else:
+            runs.discard(run_id)
+    if runs:
+        with contextlib.suppress(GraderFault):
+            client = engine.connect(timeout=30)
+            for run_id in sorted(runs):
+                engine.cleanup(client, run_id)
 
 
 def _engine() -> DockerClient | None:
@@ -295,11 +412,17 @@ def run_batch(
     if progress:
         progress(done, failed, len(todo), len(subs))
     attempts: dict[str, int] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    spares = Spares(client, max(1, jobs)) if client is not None and spec.services.postgres else None
+    with contextlib.ExitStack() as stack:
+        if spares is not None:
+            stack.callback(spares.close)  # after the pool: no child is left to take one
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, jobs)))
         running: dict[Future[dict[str, Any]], tuple[Submission, str]] = {}
 
         def submit(sub: Submission, key: str) -> None:
             attempts[key] = attempts.get(key, 0) + 1
+            if spares is not None:
+                spares.expect()
             fut = pool.submit(
                 _grade_one,
                 sub,
@@ -309,6 +432,7 @@ def run_batch(
                 timeout,
                 extra or [],
                 client,
+                spares,
             )
             running[fut] = (sub, key)
 

@@ -6,7 +6,8 @@ and pid namespaces, the owning process (pid and start time) and its lease file. 
 under `CACHE_DIR/runs/` on which the owning process holds an exclusive `flock` from before its
 first object exists until it exits; the kernel releases it when the process dies, even by SIGKILL.
 
-Reaping removes only runs whose owner is gone, and it decides that from the labels:
+Reaping removes only runs whose owner is gone (every owner, when a run's objects name two: a
+batch's spare taken over by a grade), and it decides that from the labels:
 * no owner labels (a grader from before leases): gone once its newest object is older than
   `LEGACY_GRACE`, longer than any grade lasts;
 * another machine (an engine shared by several hosts) or a namespace that can see neither the
@@ -219,7 +220,9 @@ class Run:
     """The objects of one run on the engine, and what their labels say about its owner."""
 
     id: str
-    owner: dict[str, str] = field(default_factory=dict)
+    # what the labels of its objects say about their owners: one, or two when a batch started
+    # the run's services ahead of the grade that took them over (grader.batch's spares)
+    owners: list[dict[str, str]] = field(default_factory=list)
     newest: float = 0.0  # creation time of its newest object (seconds since the epoch)
     names: list[str] = field(default_factory=list)
 
@@ -265,7 +268,9 @@ def runs(client: DockerClient) -> dict[str, Run]:
     found: dict[str, Run] = {}
     for kind, obj, tags, created in _objects(client, None):
         run = found.setdefault(tags[LABEL], Run(tags[LABEL]))
-        run.owner = run.owner or {k: tags[k] for k in OWNER if k in tags}
+        owner = {k: tags[k] for k in OWNER if k in tags}
+        if owner not in run.owners:
+            run.owners.append(owner)
         run.newest = max(run.newest, created)
         run.names.append(f"{kind} {_name(kind, obj)}")
     return found
@@ -321,7 +326,9 @@ def reap_orphans(client: DockerClient) -> Reaped:
     """Remove the runs whose owner is gone (see the module's docstring); report the others."""
     me, reaped = Owner.me(), Reaped()
     for run in runs(client).values():
-        state = verdict(run.owner, run.newest, me)
+        # gone only once every owner is: a batch's spare lives while the batch or its grade does
+        states = {verdict(owner, run.newest, me) for owner in run.owners}
+        state = next(s for s in ("alive", "elsewhere", "gone") if s in states)
         if state == "gone":
             done = cleanup(client, run.id)
             reaped.removed += done.removed

@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import docker.errors
 from docker import DockerClient
+from docker.models.networks import Network as DockerNetwork
 from testcontainers.core.network import Network
 
-from grader import firewall
+from grader import engine, firewall
 from grader.assignment import Assignment
-from grader.core import GraderFault
+from grader.core import LABEL, GraderFault
 from grader.engine import ENGINE_ERRORS
 from grader.run import Limits, sandbox
 
@@ -62,8 +63,8 @@ POSTGRES_SETTINGS = {
 
 @dataclass
 class Services:
-    network: Network
-    postgres: Any = None  # testcontainers PostgresContainer
+    network: Network | DockerNetwork  # a spare's is the engine's own model
+    postgres: Any = None  # testcontainers PostgresContainer, or a spare's (`_Adopted`)
     # ${...} values for the app's env: what the app sees (inside the network)
     values: dict[str, str] = field(default_factory=dict)
     # the app's database from the grader's side, as the app's own role (its owner)
@@ -79,6 +80,20 @@ class Services:
         role, password = own_database(self.admin_url, name)
         server = urlsplit(self.admin_url).netloc.rpartition("@")[2]
         return _url(role, password, f"{DB_ALIAS}:5432", name), _url(role, password, server, name)
+
+    def for_app(self, assignment: Assignment) -> Services:
+        """The app's `${...}` values and, on a server, its own database: these services made the
+        run's (a failure stops them)."""
+        self.values = assignment.runtime.randoms()
+        if self.admin_url is None:
+            return self
+        try:
+            app_url, self.grader_database_url = self.create_database("app")
+        except Exception as exc:
+            self.stop()
+            raise GraderFault(f"cannot create the app's database: {exc}") from exc
+        self.values["postgres_url"] = app_url
+        return self
 
     def stop(self) -> None:
         """On the way out of a grade: never raises (the run's cleanup and the reaper retry)."""
@@ -100,6 +115,26 @@ def start(
     """`internal`: the network has no route out (the app reaches only its Postgres and the grader,
     which talks to containers by their IP on the bridge). Off for engines whose container IPs the
     grader cannot reach (Docker Desktop): then ports are published on 127.0.0.1."""
+    server = start_server(
+        client,
+        labels=labels,
+        postgres=assignment.services.postgres,
+        postgres_image=postgres_image,
+        internal=internal,
+    )
+    return server.for_app(assignment)
+
+
+def start_server(
+    client: DockerClient,
+    *,
+    labels: dict[str, str],
+    postgres: bool = True,
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE,
+    internal: bool = True,
+) -> Services:
+    """The network and, if `postgres`, a ready Postgres server with no database of the app's yet
+    (`Services.for_app` adds it): what `start` and a batch's spare (`start_spare`) share."""
     from testcontainers.community.postgres import PostgresContainer
 
     # an `agr…` bridge: the firewall keeps whatever arrives on it away from the host's services
@@ -115,8 +150,8 @@ def start(
         network.create()
     except docker.errors.DockerException as exc:
         raise GraderFault(f"cannot create a Docker network: {exc}") from exc
-    services = Services(network=network, values=assignment.runtime.randoms())
-    if not assignment.services.postgres:
+    services = Services(network=network)
+    if not postgres:
         return services
     password = secrets.token_hex(24)
     pg = PostgresContainer(
@@ -152,13 +187,64 @@ def start(
     else:
         server = f"{pg.get_container_host_ip()}:{pg.get_exposed_port(5432)}"
     services.admin_url = _url(SUPERUSER, password, server, "postgres")
-    try:
-        app_url, services.grader_database_url = services.create_database("app")
-    except Exception as exc:
-        services.stop()
-        raise GraderFault(f"cannot create the app's database: {exc}") from exc
-    services.values["postgres_url"] = app_url
     return services
+
+
+# -- a batch's spares ------------------------------------------------------------------------------
+# A batch starts the network and Postgres server of its next child's run ahead of time, labelled
+# with that child's run id (and this label: the Postgres image it runs) but owned by the batch. The
+# child, given the run id, takes them over (`adopt`); the run's cleanup removes them with the rest
+# of the run, and the batch removes the spares it never handed out.
+SPARE = f"{LABEL}.spare"
+
+
+def start_spare(
+    client: DockerClient, run_id: str, *, postgres_image: str = DEFAULT_POSTGRES_IMAGE
+) -> Services:
+    """A ready server on an internal network, for the grade that will run as `run_id`."""
+    labels = {**engine.labels(run_id), SPARE: postgres_image}
+    return start_server(client, labels=labels, postgres_image=postgres_image)
+
+
+def adopt(
+    client: DockerClient,
+    assignment: Assignment,
+    run_id: str,
+    *,
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE,
+    internal: bool = True,
+) -> Services | None:
+    """The spare a batch started for run `run_id`, with the app's database added; None when there
+    is none that fits (then the grade starts its own)."""
+    if not (internal and assignment.services.postgres):
+        return None
+    selector = {"label": [f"{LABEL}={run_id}", f"{SPARE}={postgres_image}"]}
+    servers = client.containers.list(filters=selector)  # running ones only
+    networks = client.networks.list(filters=selector)
+    if len(servers) != 1 or len(networks) != 1 or not networks[0].attrs.get("Internal"):
+        return None
+    server, network = servers[0], networks[0]
+    env = dict(e.partition("=")[::2] for e in server.attrs["Config"]["Env"] or [])
+    address = f"{container_ip(server, network.name)}:5432"
+    spare = Services(
+        network=network,
+        postgres=_Adopted(server),
+        admin_url=_url(SUPERUSER, env.get("POSTGRES_PASSWORD", ""), address, "postgres"),
+    )
+    return spare.for_app(assignment)
+
+
+@dataclass
+class _Adopted:
+    """A spare's Postgres container, with what a grade asks of a testcontainers one."""
+
+    container: Any
+
+    def get_wrapped_container(self) -> Any:
+        return self.container
+
+    def stop(self) -> None:
+        self.container.remove(force=True, v=True)
 
 
 def own_database(admin_url: str, name: str) -> tuple[str, str]:

@@ -59,7 +59,7 @@ class DockerRuntime(Runtime):
         self._app: run.App | None = None
 
     def up(self, root: Path, assignment: Assignment, *, twin: bool = False) -> Started:
-        """Build the image, start its services and the app."""
+        """Build the image (its services start beside the build) and start the app."""
         out = self.started = Started(built=False)
         timings = out.timings
         client = engine.connect()
@@ -68,19 +68,27 @@ class DockerRuntime(Runtime):
         # last: whatever the steps below left behind, and the submission's image
         self.stack.callback(engine.cleanup, client, self.run_id)
         labels = engine.labels(self.run_id)
+        if not self.reference:
+            self.watch.start(client, self.run_id)
+            self.stack.callback(self.watch.close)
+            engine.require_disk(client)
+            if self.shield_host:
+                firewall.require()  # before the build: its RUN steps must not reach the host either
+        # The services need nothing of the image: they start beside the build (a batch's spare
+        # is taken over instead). Whatever the build does, they are stopped on the way out.
+        logger.info("starting services beside the build")
+        beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="services")
+        pending = beside.submit(self._services, client, assignment, labels)
+        self.stack.callback(_stop_services, pending)
+        beside.shutdown(wait=False)
         if self.reference:
             # no run labels: the same tree gives the same image, kept as a cache (a label per run
             # made a new image each time and left the last one dangling)
             tag = f"api-grader-ref:{submission.tree_hash(root)[:16]}"
             built = build.build_image(client, root, tag=tag, labels={})
         else:
-            self.watch.start(client, self.run_id)
-            self.stack.callback(self.watch.close)
             # one image per run: a concurrent grade of the same submission removes only its own
             tag = f"{engine.SUBMISSION_IMAGE}:{submission.tree_hash(root)[:16]}-{self.run_id}"
-            engine.require_disk(client)
-            if self.shield_host:
-                firewall.require()  # before the build: its RUN steps must not reach the host either
             logger.info("building the image")
             built = build.build_image(
                 client,
@@ -93,22 +101,16 @@ class DockerRuntime(Runtime):
             timings["build"] = round(built.seconds, 2)
         out.build_log = engine.tail(built.log)
         out.built, out.build_reason = built.ok, built.reason
-        if not built.ok:
+        if not built.ok:  # the student's, even if Postgres failed too (stopped on the way out)
             out.reason = built.reason
             return out
-        logger.info("starting services")
         t = time.monotonic()
-        svc = services.start(
-            client,
-            assignment,
-            labels=labels,
-            postgres_image=self.postgres_image,
-            internal=self.isolate,
-        )
-        self.stack.callback(svc.stop)
+        svc, started_in = pending.result()  # a Postgres that did not start: a GraderFault
+        # what the grade waited for after the build; the services' own start time beside it
+        timings["database_ready"] = round(time.monotonic() - t, 2)
+        timings["services_start"] = round(started_in, 2)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside")
         self.stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before services stop
-        timings["database_ready"] = round(time.monotonic() - t, 2)
         if svc.network.id is not None:
             self.watch.network(svc.network.id, svc.network.name)
         if svc.postgres is not None:
@@ -183,6 +185,31 @@ class DockerRuntime(Runtime):
         out.twin.restart = out.twin.processes = None
         out.twin_logs = started.app.logs
 
+    def _services(
+        self, client: DockerClient, assignment: Assignment, labels: dict[str, str]
+    ) -> tuple[services.Services, float]:
+        """The run's services, and the seconds they took: a batch's spare for this run if there
+        is one, else started now."""
+        t = time.monotonic()
+        svc = None
+        if not self.reference:
+            svc = services.adopt(
+                client,
+                assignment,
+                self.run_id,
+                postgres_image=self.postgres_image,
+                internal=self.isolate,
+            )
+        if svc is None:
+            svc = services.start(
+                client,
+                assignment,
+                labels=labels,
+                postgres_image=self.postgres_image,
+                internal=self.isolate,
+            )
+        return svc, time.monotonic() - t
+
     def restart(self) -> None:
         """The app's restart, told to the watch: the grader's own restart is no loss of the
         sandbox, and a failed one is checked at once (a vanished container is not the student's
@@ -244,6 +271,15 @@ def _start_twin(
         return started, grader_url
 
     return _Twin(pool.submit(start), env, cancel)
+
+
+def _stop_services(pending: Future[tuple[services.Services, float]]) -> None:
+    """Once they are up (or failed: then they stopped themselves), stop the run's services."""
+    try:
+        svc, _ = pending.result()
+    except Exception:  # a fault raised already, or hidden by a failed build: it stopped itself
+        return
+    svc.stop()
 
 
 def _migrate_alone(
