@@ -187,8 +187,9 @@ def _grade_one(
     client: DockerClient | None,
     spares: Spares | None = None,
 ) -> dict[str, Any]:
-    # a spare's run id: the child takes over the network and Postgres started for it
-    run_id = (spares.take() if spares else None) or uuid.uuid4().hex[:12]
+    # a spare's run id (the child takes over the network and Postgres started for it), else a new
+    # one: either way the keeper knows it
+    run_id = spares.take() if spares else uuid.uuid4().hex[:12]
     cmd = [
         sys.executable,
         "-m",
@@ -257,17 +258,19 @@ def _grade_one(
 
 
 class Spares:
-    """Warm services for the batch's next grades: while a child grades, the network and Postgres
-    server of the next child of its slot start (grader.services.start_spare), labelled with the
-    run id that child will get, so its grade does not wait for Postgres. Each spare goes to one
-    child, whose run's cleanup removes it; `close` removes the ones never handed out.
+    """The batch's runs and, when `warm`, warm services for its next grades: while a child grades,
+    the network and Postgres server of the next child of its slot start (services.start_spare),
+    labelled with the run id that child will get, so its grade does not wait for Postgres. Each
+    spare goes to one child, whose run's cleanup removes it; `close` removes the ones never handed
+    out.
 
-    They belong to the batch (its lease) until their run ends. If the batch dies, its keeper (a
-    process that outlives it, told of every spare's run) removes them; the children die with it
-    (parent-death signal) and remove their own runs."""
+    If the batch dies, its children die with it (parent-death signal) and remove their own runs,
+    but what the engine was still creating for a run (a build, a container, a spare's network)
+    appears after that. The keeper, a process that outlives the batch and is told of every run
+    (spares' and children's), removes all of them until the engine shows none for a while."""
 
-    def __init__(self, client: DockerClient, slots: int) -> None:
-        self.client, self.slots = client, slots
+    def __init__(self, client: DockerClient, slots: int, *, warm: bool = True) -> None:
+        self.client, self.slots, self.warm = client, slots, warm
         self.waiting = 0  # grades submitted and not started yet: each may take a spare
         self.active = 0  # grades started and not finished
         self.ready: list[tuple[str, Future[Any]]] = []
@@ -287,9 +290,9 @@ class Spares:
             self.waiting += 1
             self._refill()
 
-    def take(self) -> str | None:
-        """A ready spare's run id for a grade that starts now, None when none is ready (the grade
-        starts its own, beside its build). Starts the spares of the grades that will wait for a
+    def take(self) -> str:
+        """The run id of a grade that starts now: a ready spare's, else a new one (the grade starts
+        its own services, beside its build). Starts the spares of the grades that will wait for a
         slot."""
         with self.lock:
             self.waiting -= 1
@@ -298,13 +301,13 @@ class Spares:
             if spare is not None:
                 self.ready.remove(spare)
             self._refill()
-        if spare is None:
-            return None
-        run_id, started = spare
-        if started.exception() is not None:  # no reason not to grade: it starts its own
-            engine.cleanup(self.client, run_id)
-            self.forget(run_id)
-            return None
+        if spare is not None and spare[1].exception() is None:
+            return spare[0]
+        if spare is not None:  # no reason not to grade: it starts its own
+            engine.cleanup(self.client, spare[0])
+            self.forget(spare[0])
+        run_id = uuid.uuid4().hex[:12]
+        self._tell(f"+{run_id}")  # before the child creates anything
         return run_id
 
     def finished(self, run_id: str) -> None:
@@ -316,7 +319,9 @@ class Spares:
     def _refill(self) -> None:
         """A spare (at most one per slot) for each grade that will wait for a slot: those a free
         slot takes at once would not find theirs ready."""
-        while len(self.ready) < min(self.slots, self.waiting - (self.slots - self.active)):
+        while self.warm and len(self.ready) < min(
+            self.slots, self.waiting - (self.slots - self.active)
+        ):
             run_id = uuid.uuid4().hex[:12]
             self._tell(f"+{run_id}")  # before the first object exists
             started = self.pool.submit(services.start_spare, self.client, run_id)
@@ -348,10 +353,16 @@ class Spares:
         self.keeper.wait()
 
 
+KEEP_QUIET = 10.0  # seconds the engine shows nothing of the runs: what was in flight has landed
+KEEP_LIMIT = 300.0  # seconds at most: a build still running then is left to a later reaping
+
+
 def _keep() -> None:  # pragma: no cover - runs in the keeper process
-    """The keeper of a batch's spares: remembers the runs the batch tells it of ("+id", "-id" once
+    """The keeper of a batch's runs: remembers the runs the batch tells it of ("+id", "-id" once
     removed) and, when the batch ends (its pipe closes, also when it is killed), removes those
-    still there. Signals are for the batch: the keeper ends on its own."""
+    still there, again and again until the engine has shown none of them for KEEP_QUIET: a
+    request the batch or a dying child sent just before (a container, a network, a build's image)
+    may complete after a first removal. Signals are for the batch: the keeper ends on its own."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     runs: set[str] = set()
@@ -361,11 +372,17 @@ def _keep() -> None:  # pragma: no cover - runs in the keeper process
             runs.add(run_id)
         else:
             runs.discard(run_id)
-    if runs:
-        with contextlib.suppress(GraderFault):
-            client = engine.connect(timeout=30)
+    if not runs:
+        return
+    with contextlib.suppress(GraderFault):  # no engine: the owner labels let a later reaping act
+        client = engine.connect(timeout=30)
+        begin = quiet = time.monotonic()
+        while time.monotonic() - quiet < KEEP_QUIET and time.monotonic() - begin < KEEP_LIMIT:
             for run_id in sorted(runs):
-                engine.cleanup(client, run_id)
+                reaped = engine.cleanup(client, run_id)
+                if reaped.removed or reaped.failed:
+                    quiet = time.monotonic()
+            time.sleep(1)
 
 
 def _engine() -> DockerClient | None:
@@ -412,7 +429,9 @@ def run_batch(
     if progress:
         progress(done, failed, len(todo), len(subs))
     attempts: dict[str, int] = {}
-    spares = Spares(client, max(1, jobs)) if client is not None and spec.services.postgres else None
+    spares = (
+        Spares(client, max(1, jobs), warm=spec.services.postgres) if client is not None else None
+    )
     with contextlib.ExitStack() as stack:
         if spares is not None:
             stack.callback(spares.close)  # after the pool: no child is left to take one

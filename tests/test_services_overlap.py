@@ -25,6 +25,7 @@ from grader import engine
 from grader.core import LABEL, Status
 from grader.engine import LEASE, PROCESS, leftovers
 from grader.pipeline import grade
+from grader.services import SPARE
 
 pytestmark = pytest.mark.docker
 
@@ -179,9 +180,12 @@ def test_each_spare_serves_one_grade_and_none_is_left(
     assert not leftovers(docker_client, runs=graded | by_batch)
 
 
+@pytest.mark.parametrize("moment", ["spare", "build"])
 def test_a_killed_batch_leaves_no_spare_behind(
-    spec: Path, tmp_path: Path, docker_client: DockerClient
+    spec: Path, tmp_path: Path, docker_client: DockerClient, moment: str
 ) -> None:
+    """Killed once a spare waits for a grade, or while a child's build runs (its own Postgres is
+    up beside it): nothing is left, also of what the engine was still creating then (the image)."""
     source, out = tmp_path / "class", tmp_path / "out"
     for student in ("ann", "ben", "cid"):
         _submission(source / student, extra=SLOW_BUILD)
@@ -189,22 +193,26 @@ def test_a_killed_batch_leaves_no_spare_behind(
     proc = subprocess.Popen(
         _batch(source, spec, out, 1), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    spare = ""
+    run = ""
     deadline = time.monotonic() + 300
-    while not spare and time.monotonic() < deadline:  # kill it once a spare waits for a grade
+    while not run and time.monotonic() < deadline:
         graded = {str(e["run_id"]) for e in _journal(out)}
-        for c in docker_client.containers.list(filters={"label": f"{LABEL}.spare"}):
-            if f"/{proc.pid}/" in c.labels[PROCESS] and c.labels[LABEL] not in graded:
-                spare = c.labels[LABEL]
-        time.sleep(0.2)
-    assert spare, "the batch started no spare"
+        for c in docker_client.containers.list(filters={"label": LABEL}):
+            by_batch = f"/{proc.pid}/" in c.labels[PROCESS]
+            ours = Path(c.labels[LEASE]).parent == leases and c.labels[LABEL] not in graded
+            if ours and (by_batch and SPARE in c.labels if moment == "spare" else not by_batch):
+                run = c.labels[LABEL]
+        time.sleep(0.05)
+    assert run, f"no {moment} to kill the batch at"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     end = time.monotonic() + 60  # its keeper and its children remove what it left
     while leftovers(docker_client, lease_dir=leases) and time.monotonic() < end:
         time.sleep(0.5)
     assert not leftovers(docker_client, lease_dir=leases)
-    assert not leftovers(docker_client, runs={spare})
+    time.sleep(8)  # longer than the build's RUN step: a build in flight has ended by now
+    assert not leftovers(docker_client, lease_dir=leases)
+    assert not leftovers(docker_client, runs={run})
 
 
 def test_a_run_with_two_owners_is_reaped_once_both_are_gone(
