@@ -395,6 +395,10 @@ class _Watched:
     restarts: int = 0  # restarts the grader made
 
 
+SETTLE = 3.0  # seconds a stopped container may take to be removed or started again
+_STOPPED = "was stopped"
+
+
 class Watch:
     """Notices a run's sandbox being lost during a grade (see the module's docstring)."""
 
@@ -466,7 +470,13 @@ class Watch:
         if self._lost:
             return self._lost
         try:
-            return self._changed(client)
+            found = self._changed(client)
+            # a container being removed or restarted is stopped first: name what it settles to
+            end = time.monotonic() + SETTLE
+            while _STOPPED in found and time.monotonic() < end:
+                time.sleep(0.2)
+                found = self._changed(client)
+            return found
         except ENGINE_ERRORS as exc:  # stopping, restarting, or gone: what it runs is unknown
             return f"the Docker engine failed during the grade ({failure(exc)})"
 
@@ -488,7 +498,7 @@ class Watch:
             last_start = max((i for i, a in enumerate(actions) if a == "start"), default=-1)
             # the app's own exit (a crash, out of memory) sends no kill: that is the student's
             if not state["Running"] and "kill" in actions[last_start + 1 :]:
-                return f"{watched.role}'s container was stopped by something other than the grader"
+                return f"{watched.role}'s container {_STOPPED} by something other than the grader"
         for nid, name in self._networks.items():
             try:
                 client.networks.get(nid)
