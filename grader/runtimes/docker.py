@@ -4,6 +4,7 @@ an engine `Watch` that notices a sandbox lost mid-grade."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -119,21 +120,18 @@ class DockerRuntime(Runtime):
         migrated = (
             None if self.reference else _migrate_alone(client, assignment, svc, tag, labels, pool)
         )
-        second = (
-            _start_twin(client, assignment, svc, tag, labels, pool, publish=not self.isolate)
-            if twin and not self.reference
-            else None
-        )
-        logger.info("starting the app")
-        started = run.start_app(
+        launch = functools.partial(
+            run.start_app,
             client,
             tag,
             runtime=assignment.runtime,
-            env=env,
             network=svc.network.name,
             labels=labels,
             publish=not self.isolate,
         )
+        second = _start_twin(launch, assignment, svc, pool) if twin and not self.reference else None
+        logger.info("starting the app")
+        started = launch(env=env)
         timings["app_ready"] = round(started.seconds, 2)
         app = self._app = started.app
         if app is not None:
@@ -240,17 +238,14 @@ class _Twin:
 
 
 def _start_twin(
-    client: DockerClient,
+    launch: Callable[..., run.Started],
     spec: Assignment,
     svc: services.Services,
-    image: str,
-    labels: dict[str, str],
     pool: ThreadPoolExecutor,
-    *,
-    publish: bool,
 ) -> _Twin:
-    """A second instance of the app, started beside the first on a database of its own (an
-    empty one, like the first's): (its start, its database as the grader reaches it)."""
+    """A second instance of the app (`launch(env=, cancel=)` starts one as the first was), beside
+    the first on a database of its own (an empty one, like the first's): (its start, its database
+    as the grader reaches it)."""
     values, grader_url = dict(svc.values), None
     if "postgres_url" in values:
         values["postgres_url"], grader_url = svc.create_database("twin")
@@ -258,17 +253,7 @@ def _start_twin(
     cancel = threading.Event()
 
     def start() -> tuple[run.Started, str | None]:
-        started = run.start_app(
-            client,
-            image,
-            runtime=spec.runtime,
-            env=env,
-            network=svc.network.name,
-            labels=labels,
-            publish=publish,
-            cancel=cancel,
-        )
-        return started, grader_url
+        return launch(env=env, cancel=cancel), grader_url
 
     return _Twin(pool.submit(start), env, cancel)
 
