@@ -281,9 +281,14 @@ def warm_up(items: list[Item]) -> threading.Thread:
 
 def wants_twin(assignment: Assignment, items: list[Item]) -> bool:
     """Whether a check of these items runs beside the others, on a second instance of the app."""
-    registry = _registry()
-    names = {i.check for i in items} - set(assignment.alone)
-    return any(registry[name].beside for name in names if name in registry)
+    _registry()
+    return any(_beside(name, assignment) for name in {i.check for i in items})
+
+
+def _beside(name: str, assignment: Assignment) -> bool:
+    """Check `name` runs beside the others, on a twin (if the runtime starts one)."""
+    registered = CHECKS.get(name)
+    return registered is not None and registered.beside and name not in assignment.alone
 
 
 def run_checks(
@@ -300,9 +305,7 @@ def run_checks(
         by_check[item.check].append(item)
     names = _order([name for name, its in by_check.items() if its])
     twin = ctx.twin
-    beside = [
-        n for n in names if twin is not None and CHECKS[n].beside and n not in ctx.assignment.alone
-    ]
+    beside = [n for n in names if twin is not None and _beside(n, ctx.assignment)]
     laters: dict[type, Later[Any]] = {}
     for name in beside:
         needs = CHECKS[name].needs

@@ -246,10 +246,7 @@ def _start_twin(
     """A second instance of the app (`launch(env=, cancel=)` starts one as the first was), beside
     the first on a database of its own (an empty one, like the first's): (its start, its database
     as the grader reaches it)."""
-    values, grader_url = dict(svc.values), None
-    if "postgres_url" in values:
-        values["postgres_url"], grader_url = svc.create_database("twin")
-    env = run.expand_env(spec.runtime, values)
+    env, grader_url = _own_database(spec, svc, "twin")
     cancel = threading.Event()
 
     def start() -> tuple[run.Started, str | None]:
@@ -267,6 +264,17 @@ def _stop_services(pending: Future[tuple[services.Services, float]]) -> None:
     svc.stop()
 
 
+def _own_database(
+    spec: Assignment, svc: services.Services, name: str
+) -> tuple[dict[str, str], str | None]:
+    """The app's env with `${postgres_url}` naming a new empty database `name` of its own (the
+    first instance's env when there is no server): (env, that database as the grader reaches it)."""
+    values, grader_url = dict(svc.values), None
+    if "postgres_url" in values:
+        values["postgres_url"], grader_url = svc.create_database(name)
+    return run.expand_env(spec.runtime, values), grader_url
+
+
 def _migrate_alone(
     client: DockerClient,
     spec: Assignment,
@@ -282,8 +290,8 @@ def _migrate_alone(
         return None
 
     def migrate() -> tuple[str, MigrateRun]:
-        app_url, grader_url = svc.create_database("migrated")
-        env = run.expand_env(spec.runtime, {**svc.values, "postgres_url": app_url})
+        env, grader_url = _own_database(spec, svc, "migrated")
+        assert grader_url is not None  # a server is there: `postgres_url` is
         code, output = run.run_once(
             client, image, command=command, env=env, network=svc.network.name, labels=labels
         )
