@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,9 +90,9 @@ class Services:
             return self
         try:
             app_url, self.grader_database_url = self.create_database("app")
-        except Exception as exc:
+        except GraderFault:
             self.stop()
-            raise GraderFault(f"cannot create the app's database: {exc}") from exc
+            raise
         self.values["postgres_url"] = app_url
         return self
 
@@ -247,31 +248,40 @@ class _Adopted:
         self.container.remove(force=True, v=True)
 
 
+# Two sessions that change one catalog row at once (each REVOKE below rewrites the rows of
+# `postgres` and `template1`) make Postgres fail one with "tuple concurrently updated": a grade
+# creates its databases from several threads (the twin's, the migrations-alone run's).
+_CATALOG = threading.Lock()
+
+
 def own_database(admin_url: str, name: str) -> tuple[str, str]:
     """Create the database `name` and a new role that owns it and can do nothing else: log in, at
     most CONNECTION_LIMIT times at once, to this database alone — where it may create tables,
     migrate, add trusted extensions. `admin_url`: a superuser on the same (throwaway) server.
-    Returns (role, password)."""
+    Returns (role, password); a failure is a grader fault (the grader's own server)."""
     import psycopg
     from psycopg import sql
 
     role, password = f"{name}_{secrets.token_hex(6)}", secrets.token_hex(24)
     who, db = sql.Identifier(role), sql.Identifier(name)
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            sql.SQL(
-                "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "NOBYPASSRLS CONNECTION LIMIT {}"
-            ).format(who, password, CONNECTION_LIMIT)
-        )
+    statements = [
+        sql.SQL(
+            "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "NOBYPASSRLS CONNECTION LIMIT {}"
+        ).format(who, password, CONNECTION_LIMIT),
         # The owner may create in the schema `public`: Postgres 15 gives it to the database's
         # owner (pg_database_owner), older servers let every role create there.
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, who))
+        sql.SQL("CREATE DATABASE {} OWNER {}").format(db, who),
         # CONNECT and TEMPORARY belong to PUBLIC on every new database: keep them for the owner
         # alone here, and for nobody on the server's own databases.
-        conn.execute(
-            sql.SQL("REVOKE ALL ON DATABASE {}, postgres, template1 FROM PUBLIC").format(db)
-        )
+        sql.SQL("REVOKE ALL ON DATABASE {}, postgres, template1 FROM PUBLIC").format(db),
+    ]
+    try:
+        with _CATALOG, psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    except psycopg.Error as exc:
+        raise GraderFault(f"cannot create the database {name!r}: {exc}") from exc
     return role, password
 
 

@@ -9,8 +9,10 @@ network with the app's env that tries every escalation at start and reports what
 from __future__ import annotations
 
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +21,7 @@ import pytest
 from docker import DockerClient
 
 from grader import assignment, engine, localpg, run, services
-from grader.core import with_database
+from grader.core import GraderFault, with_database
 from grader.local import LocalServices
 
 pytestmark = pytest.mark.docker
@@ -354,3 +356,26 @@ def test_local_mode_gives_the_same_role(tmp_path: Path) -> None:
             psycopg.connect(with_database(url, "migrated"), connect_timeout=10).close()
     finally:
         local.stop()
+
+
+def test_databases_made_at_once_from_threads_all_work(svc: services.Services) -> None:
+    """A grade makes the twin's and the migrations-alone run's databases from two threads at
+    once: Postgres refuses two sessions that change the same catalog row together ('tuple
+    concurrently updated'), which once failed a grade as a grader fault."""
+    names = [f"at_once_{i}_{uuid.uuid4().hex[:6]}" for i in range(48)]
+    barrier = threading.Barrier(4)
+
+    def make(name: str) -> str:
+        barrier.wait(timeout=30)  # four at a time, every time
+        return svc.create_database(name)[1]
+
+    with ThreadPoolExecutor(4) as pool:
+        urls = list(pool.map(make, names))
+    for url in urls:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() in [(n,) for n in names]
+
+
+def test_a_server_that_fails_a_database_is_the_graders_fault() -> None:
+    with pytest.raises(GraderFault, match="cannot create the database 'twin'"):
+        services.own_database("postgresql://grader:x@127.0.0.1:1/postgres", "twin")
