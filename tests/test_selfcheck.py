@@ -1,5 +1,6 @@
 """`grader check` in students' repositories: with Docker, in local mode without a Docker engine,
-on a Postgres server the student names, and through the starter repo's CI workflow script."""
+on a Postgres server the student names, and through the starter repo's CI jobs (GitHub's workflow
+and GitLab's .gitlab-ci.yml, both running .github/self-check.sh)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR, fresh_database
 from docker import DockerClient
 
 from grader import localpg
+from grader.assignment import load
 
 GRADER = [sys.executable, "-m", "grader.cli"]
 DEPLOY_ITEMS = {"image-builds", "app-starts"}  # what only Docker can check
@@ -227,3 +229,139 @@ def test_workflow_script_on_the_starter_repo(tmp_path: Path, docker_client: Dock
     junit = (repo / ".grader-report" / "junit.xml").read_text()
     assert "<failure" in junit
     assert (repo / ".grader-report" / "report.html").stat().st_size > 1000
+
+
+# What a GitLab runner gives a job (predefined variables); never GitHub's
+GITLAB_ENV = {
+    "CI": "true",
+    "GITLAB_CI": "true",
+    "CI_JOB_ID": "4242",
+    "CI_JOB_NAME": "self-check",
+    "CI_JOB_TOKEN": "not-a-token",
+    "CI_COMMIT_SHA": "0" * 40,
+    "CI_COMMIT_REF_NAME": "main",
+    "CI_PIPELINE_SOURCE": "push",
+}
+
+
+def _gitlab_job(template: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    ci: dict[str, Any] = yaml.safe_load((template / ".gitlab-ci.yml").read_text())
+    return ci, ci["self-check"]
+
+
+def _without_github(env: dict[str, str]) -> dict[str, str]:
+    """The environment minus GitHub's variables (this suite may itself run on GitHub Actions)."""
+    return {k: v for k, v in env.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+
+
+@pytest.mark.parametrize(
+    "template", sorted((ROOT / "student_template").iterdir()), ids=lambda p: p.name
+)
+def test_gitlab_job_runs_the_workflow_script(template: Path) -> None:
+    """Every starter repo's .gitlab-ci.yml runs what the GitHub workflow runs, on the same Python,
+    with the same time limit; the JUnit file the script writes is GitLab's test report and the
+    report folder its artifact, kept when the job fails; exit 1 and 2 fail the job, as on GitHub."""
+    schema = ["--builtin-schema", "vendor.gitlab-ci"]
+    valid = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", *schema, str(template / ".gitlab-ci.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert valid.returncode == 0, valid.stdout + valid.stderr  # GitLab's schema of the file
+    ci, job = _gitlab_job(template)
+    workflow = yaml.safe_load((template / ".github" / "workflows" / "grade.yml").read_text())
+    github = workflow["jobs"]["self-check"]
+    assert set(ci) == {"variables", "self-check"}
+    # no allow_failure: a failing check (1) and one that cannot run (2) fail the job
+    assert set(job) <= {"image", "timeout", "before_script", "script", "artifacts"}
+    assert job["script"] == [s["run"] for s in github["steps"] if "run" in s]
+    python = next(
+        s for s in github["steps"] if s.get("uses", "").startswith("actions/setup-python")
+    )
+    assert job["image"] == "$SELF_CHECK_IMAGE"
+    assert ci["variables"]["SELF_CHECK_IMAGE"] == f"python:{python['with']['python-version']}"
+    assert job["timeout"] == f"{github['timeout-minutes']} minutes"
+    # PostgreSQL binaries for local mode's throwaway cluster, where the assignment has a database
+    installs = any(
+        "install" in line and "postgresql" in line for line in job.get("before_script", [])
+    )
+    assert installs == load(template.name).services.postgres
+    script = (template / ".github" / "self-check.sh").read_text()
+    out = re.search(r"^out=(\S+)$", script, re.MULTILINE)
+    junit = re.search(r'--junit "([^"]+)"', script)
+    assert out and junit
+    artifacts = job["artifacts"]
+    assert artifacts["reports"]["junit"] == junit[1].replace("$out", out[1])
+    assert artifacts["paths"] == [f"{out[1]}/"]  # a folder: with a trailing "/" for expose_as
+    assert artifacts["when"] == "always" and artifacts["expose_as"]
+
+
+def test_gitlab_job_on_the_starter_repo(tmp_path: Path) -> None:
+    """The job's lines as a GitLab runner runs them (one bash script, `set -eo pipefail`, in
+    CI_PROJECT_DIR, with GitLab's variables), in a container job's setting: no Docker engine, so
+    local mode. It fails the job (exit 1) and leaves the test report and the artifact behind.
+    `grader` is this checkout's (the install from GRADER_REPO is the GitHub test's, same script)."""
+    repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
+    ci, job = _gitlab_job(repo)
+    shim = tmp_path / "bin" / "grader"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m grader.cli "$@"\n')
+    shim.chmod(0o755)
+    env = {
+        **_without_github(dict(os.environ)),
+        **GITLAB_ENV,
+        **ci["variables"],
+        "CI_PROJECT_DIR": str(repo),
+        "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+    }
+    env.pop("GRADER_REPO", None)
+    lines = [*job.get("before_script", []), *job["script"]]
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(["set -eo pipefail", *lines])],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no Docker engine answers: grading in local mode" in done.stderr
+    artifacts = job["artifacts"]
+    junit = (repo / artifacts["reports"]["junit"]).read_text()
+    assert "<failure" in junit
+    report = repo / artifacts["paths"][0]
+    assert (report / "report.html").stat().st_size > 1000
+    summary = (report / "summary.md").read_text()  # no job summary on GitLab: in the artifact
+    assert summary.startswith("## fastapi-db-auth: Graded. Score ") and "### To fix" in summary
+    full = _full(repo)
+    assert full["runtime"] == "local"
+    assert all(_items(full)[i]["not_checked"] for i in DEPLOY_ITEMS)
+
+
+@pytest.mark.parametrize("host", ["github", "gitlab"])
+def test_self_check_script_without_a_grader(tmp_path: Path, host: str) -> None:
+    """No GRADER_REPO and no `grader` installed: the check cannot run (exit 2, the job fails on
+    both hosts) and says what to set; an annotation on GitHub, a plain line on GitLab."""
+    repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
+    tools = tmp_path / "bin"  # what the script needs before it installs anything; no `grader`
+    tools.mkdir()
+    (tools / "dirname").symlink_to(shutil.which("dirname") or "dirname")
+    ci_env = {"CI": "true", "GITHUB_ACTIONS": "true"} if host == "github" else GITLAB_ENV
+    done = subprocess.run(
+        [shutil.which("bash") or "bash", ".github/self-check.sh"],
+        cwd=repo,
+        env={**ci_env, "PATH": str(tools), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = "set GRADER_REPO (a CI variable of the repository, group or organisation)"
+    prefix = "::error::" if host == "github" else ""
+    assert done.stderr.startswith(prefix + message), done.stderr

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The self-check the CI workflow runs (and you can run too): install the course's grader, grade
-# this repository's visible checks, write .grader-report/ and a Markdown summary.
+# The self-check CI runs (GitHub: .github/workflows/grade.yml; GitLab: .gitlab-ci.yml) and you can run
+# too: install the course's grader, grade this repository's visible checks, write .grader-report/
+# and a Markdown summary (GitHub's job summary; elsewhere .grader-report/summary.md).
 #   GRADER_REPO  the grader's git URL, or a folder holding it (required unless `grader` is installed)
 #   GRADER_REF   branch or tag to install (default: main)
 # Exit code: grader check's — 0 all visible checks pass, 1 some fail, 2 the check could not run.
@@ -16,7 +17,8 @@ if [ -n "${GRADER_REPO:-}" ]; then
   fi
   python -m pip install --quiet --disable-pip-version-check -e "$src"
 elif ! command -v grader >/dev/null; then
-  echo "::error::set GRADER_REPO (a repository or organisation variable) to the course grader's git URL" >&2
+  # "::error::" makes the line an annotation on GitHub; elsewhere (GitLab) it would be noise
+  echo "${GITHUB_ACTIONS:+::error::}set GRADER_REPO (a CI variable of the repository, group or organisation) to the course grader's git URL" >&2
   exit 2
 fi
 
