@@ -155,6 +155,11 @@ def canvas_import(data: bytes) -> dict[str, object]:
     titles = header[5:]
     while titles and CANVAS_COMPUTED.search(titles[-1]):
         titles.pop()
+    # Assignment.title_and_id: "Title (123)" is the existing assignment 123; else a title
+    assignments = [
+        (m[1], int(m[2])) if (m := re.fullmatch(r"(.*)\s\((\d+)\)", t, re.S)) else (t, None)
+        for t in titles
+    ]
     points: list[str] = []
     students = []
     for row in rows[1:]:
@@ -171,7 +176,7 @@ def canvas_import(data: bytes) -> dict[str, object]:
                 "grades": [g or None for g in row[5 : 5 + len(titles)]],
             }
         )
-    return {"titles": titles, "points": points, "students": students}
+    return {"titles": titles, "assignments": assignments, "points": points, "students": students}
 
 
 def moodle_import(data: bytes, user_field: str) -> dict[str, tuple[float | None, str]]:
@@ -327,6 +332,13 @@ def test_a_full_json_that_is_not_the_journals_grade_gives_no_breakdown(
     )
     assert bob["score"] == "100" and bob["API /70"] == ""
     assert any(w.startswith("bob: full.json") for w in warnings)
+
+
+def test_canvas_grades_an_existing_assignment_by_its_id(batch_dir: Path, tmp_path: Path) -> None:
+    text, _ = _export(batch_dir, tmp_path, Format.canvas, roster=ROSTER, title="Lab 2 (12345)")
+    assert canvas_import(text.encode())["assignments"] == [("Lab 2", 12345)]
+    text, _ = _export(batch_dir, tmp_path, Format.canvas, roster=ROSTER, title=TITLE)
+    assert canvas_import(text.encode())["assignments"] == [(TITLE, None)]  # by title, or new
 
 
 def test_canvas_refuses_a_title_it_would_drop(batch_dir: Path, tmp_path: Path) -> None:
