@@ -38,6 +38,7 @@ EXIT_FAULT = 2
 GRADE = "grader.pipeline:grade"
 BATCH = "grader.batch:run_batch"
 IMAGES = "grader.offline:build_offline_images"
+EXPORT = "grader.gradebook:export"
 
 
 class ApiDefault:
@@ -378,6 +379,77 @@ def batch(
             f"[yellow]not graded (grader faults, no score given): {', '.join(not_graded)}[/]"
         )
         raise typer.Exit(EXIT_FAULT)
+
+
+# grader.gradebook's own (Format, IdColumn): that module loads only when `export` runs
+class ExportFormat(enum.StrEnum):
+    canvas = "canvas"
+    moodle = "moodle"
+    csv = "csv"
+
+
+class ExportId(enum.StrEnum):
+    email = "email"
+    idnumber = "idnumber"
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Argument(help="A `grader batch` output folder")],
+    *,
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format", "-f", help="canvas or moodle (a gradebook import), csv (for spreadsheets)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write")],
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            help="Class roster CSV: student,name,email,sis_id[,section] (canvas and moodle need it)",
+            default_factory=ApiDefault(EXPORT, "roster"),
+        ),
+    ],
+    id_column: Annotated[
+        ExportId | None,
+        typer.Option(
+            help="moodle: match students on their e-mail or ID number (the roster's sis_id)",
+            default_factory=ApiDefault(EXPORT, "id_column"),
+        ),
+    ],
+    title: Annotated[
+        str | None,
+        typer.Option(
+            help="The assignment's column (default: its title), e.g. the LMS assignment's name",
+            default_factory=ApiDefault(EXPORT, "title"),
+        ),
+    ],
+    report_url: Annotated[
+        str | None,
+        typer.Option(
+            help="moodle: where OUT_DIR is published; each feedback links the student's report",
+            default_factory=ApiDefault(EXPORT, "report_url"),
+        ),
+    ],
+) -> None:
+    """Export a batch's grades: a Canvas or Moodle gradebook import, or a CSV for spreadsheets.
+    Not graded and missing students get no grade, never 0."""
+    from rich.markup import escape
+
+    from grader import gradebook
+
+    try:
+        path = gradebook.export(
+            out_dir=out_dir,
+            format=gradebook.Format(format),
+            out=out,
+            **_given(roster=roster, id_column=id_column, title=title, report_url=report_url),
+            warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
+        )
+    except gradebook.InputError as exc:  # the instructor's input: a usage error, exit 2
+        raise typer.BadParameter(str(exc), param_hint=exc.param) from None
+    console.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
