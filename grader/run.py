@@ -33,6 +33,9 @@ class Limits:
     memory: str = "512m"
     cpus: float = 1.0
     pids: int = 256
+    # the CPU weight when containers want more than the machine has (the engine's default 1024);
+    # never a cap: an idle machine gives a low weight as much as a high one
+    weight: int = 1024
 
 
 @dataclass
@@ -129,6 +132,7 @@ def sandbox(limits: Limits, user: str | None) -> dict[str, object]:
         mem_limit=limits.memory,
         memswap_limit=limits.memory,
         nano_cpus=int(limits.cpus * 1e9),
+        cpu_shares=limits.weight,
         pids_limit=limits.pids,
         security_opt=["no-new-privileges"],
         cap_drop=["ALL"],

@@ -16,9 +16,10 @@ from docker import DockerClient
 
 from grader import runtimes, submission
 from grader.assignment import load
-from grader.core import Status
+from grader.core import LABEL, Status
 from grader.engine import leftovers
 from grader.pipeline import grade
+from grader.runtimes.docker import BESIDE
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +52,24 @@ def test_the_second_instance_has_a_database_of_its_own(
         with psycopg.connect(first.database_url) as db:
             assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
         assert up.twin_logs is not None and "Uvicorn running" in up.twin_logs()
+        # the second yields the CPU to the first when both want more than the machine has
+        weights = {_weight(docker_client, run_id, t.base_url) for t in (first, second)}
+        assert weights == {1024, BESIDE.weight}
     assert not leftovers(docker_client, runs={run_id})
+
+
+def _weight(client: DockerClient, run_id: str, url: str) -> int:
+    """The CPU weight of the run's container that serves `url`."""
+    host = httpx.URL(url).host
+    for container in client.containers.list(filters={"label": f"{LABEL}={run_id}"}):
+        attrs = container.attrs
+        networks = attrs["NetworkSettings"]["Networks"].values()
+        ports = [
+            b["HostPort"] for bs in attrs["NetworkSettings"]["Ports"].values() for b in bs or []
+        ]
+        if host in {n["IPAddress"] for n in networks} or str(httpx.URL(url).port) in ports:
+            return int(attrs["HostConfig"]["CpuShares"])
+    raise AssertionError(f"no container of run {run_id} serves {url}")
 
 
 def _alone(tmp_path: Path) -> Path:

@@ -129,7 +129,11 @@ class DockerRuntime(Runtime):
             labels=labels,
             publish=not self.isolate,
         )
-        second = _start_twin(launch, assignment, svc, pool) if twin and not self.reference else None
+        second = (
+            _start_twin(functools.partial(launch, limits=BESIDE), assignment, svc, pool)
+            if twin and not self.reference
+            else None
+        )
         logger.info("starting the app")
         started = launch(env=env)
         timings["app_ready"] = round(started.seconds, 2)
@@ -227,6 +231,9 @@ class DockerRuntime(Runtime):
         self.watch.verify()
 
 
+# what runs beside the app (its twin, the migrations alone) yields the CPU to it: the first
+# instance's start and its checks are every grade's critical path; on an idle core it costs nothing
+BESIDE = run.Limits(weight=256)
 TWIN_GRACE = 10.0  # seconds the second instance may lag behind the first (at least)
 
 
@@ -293,7 +300,13 @@ def _migrate_alone(
         env, grader_url = _own_database(spec, svc, "migrated")
         assert grader_url is not None  # a server is there: `postgres_url` is
         code, output = run.run_once(
-            client, image, command=command, env=env, network=svc.network.name, labels=labels
+            client,
+            image,
+            command=command,
+            env=env,
+            network=svc.network.name,
+            labels=labels,
+            limits=BESIDE,
         )
         logger.info("migrate command alone exited with %s", code)
         return grader_url, MigrateRun(command=list(command), exit_code=code, log=output)
