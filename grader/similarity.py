@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,14 +132,14 @@ def find_similar(
         codes, skipped = {}, {}
         for n, student in enumerate(sorted(entries)):
             entry = entries[student]
+            workdir = Path(tmp) / f"s{n}"
             try:
-                root = prepare(
-                    _source(entry["source"]), workdir=Path(tmp) / f"s{n}", ref=entry.get("ref")
-                )
+                root = prepare(_source(entry["source"]), workdir=workdir, ref=entry.get("ref"))
             except SubmissionRejected as exc:
                 skipped[student] = str(exc)
                 continue
             codes[student] = collect(root, student)
+            shutil.rmtree(workdir)  # a class's trees are not kept on disk together
         public = [collect(folder, str(folder)) for folder in given]
         public.append(_spec_code(spec.dir, assignments.NOT_GRADING))
     pairs = compare(list(codes.values()), public, threshold, min_tokens)

@@ -330,3 +330,29 @@ def test_what_is_compared(tmp_path: Path) -> None:
     migration = code.files[0]
     assert code.text[migration[1] : migration[2]] == "def upgrade():\n    op.create_table('t')\n"
     assert "\r" not in code.text
+
+
+def test_batch_similarity_runs_after_the_batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from grader import batch
+    from grader.cli import app
+
+    calls: list[str] = []
+    monkeypatch.setattr(batch, "run_batch", lambda **kwargs: calls.append("batch") or {})
+
+    def similar(**kwargs: object) -> similarity.Report:
+        calls.append(f"similarity {kwargs}")
+        return similarity.Report([], {})
+
+    monkeypatch.setattr(similarity, "find_similar", similar)
+    command = ["batch", str(tmp_path), "-a", "fastapi-db-auth", "-o", str(tmp_path / "out")]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    assert calls == ["batch"]
+    assert CliRunner().invoke(app, [*command, "--similarity"]).exit_code == 0
+    assert calls[1:] == [
+        "batch",
+        f"similarity {{'out': {tmp_path / 'out'!r}, 'assignment': 'fastapi-db-auth'}}",
+    ]
