@@ -267,7 +267,7 @@ def compare(codes: list[Code], public: list[Code], threshold: float, min_tokens:
                 second_share=round(float(second), 4),
                 first_tokens=int(tokens[0]),
                 second_tokens=int(tokens[1]),
-                flagged=max(first, second) >= threshold and max(tokens) >= min_tokens,
+                flagged=bool(max(first, second) >= threshold and max(tokens) >= min_tokens),
                 first_spans=spans_a,
                 second_spans=spans_b,
             )

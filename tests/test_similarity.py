@@ -356,3 +356,33 @@ def test_batch_similarity_runs_after_the_batch(
         "batch",
         f"similarity {{'out': {tmp_path / 'out'!r}, 'assignment': 'fastapi-db-auth'}}",
     ]
+
+
+def test_a_git_source_is_compared_at_the_graded_ref(tmp_path: Path) -> None:
+    """The journal keeps the ref a batch graded: its tree is compared, not the default branch."""
+    code = (REFERENCE_DIR / "app" / "crud.py").read_text(encoding="utf-8")
+    repo = _copy(TEMPLATE_DIR, tmp_path / "repo")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "starter"]):
+        subprocess.run([*git, *args], check=True)
+    subprocess.run([*git, "checkout", "-qb", "work"], check=True)
+    (repo / "app" / "crud.py").write_text(code, encoding="utf-8")
+    subprocess.run([*git, "commit", "-qam", "work"], check=True)
+    # a tag: prepare does not find a branch other than the default in its clone (a bug of its own)
+    subprocess.run([*git, "tag", "graded"], check=True)
+    subprocess.run([*git, "checkout", "-q", "main"], check=True)
+    other = _copy(TEMPLATE_DIR, tmp_path / "other")
+    (other / "app" / "crud.py").write_text(code, encoding="utf-8")
+    out = _batch_out(tmp_path / "out", {"git-student": repo, "other": other})
+    assert not similarity.find_similar(out=out, assignment="fastapi-db-auth").flagged
+    lines = (out / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    with (out / "journal.jsonl").open("w", encoding="utf-8") as fh:
+        for line in lines:
+            entry = json.loads(line)
+            fh.write(
+                json.dumps({**entry, "ref": "graded" if entry["source"] == str(repo) else None})
+            )
+            fh.write("\n")
+    found = similarity.find_similar(out=out, assignment="fastapi-db-auth")
+    assert not found.skipped
+    assert [(p.first, p.second) for p in found.flagged] == [("git-student", "other")]
