@@ -107,7 +107,7 @@ def discover(source: Path) -> list[Submission]:
         else:
             if not entry.is_dir():
                 continue
-        subs.append(Submission(name, str(entry)))
+        subs.append(Submission(name, str(entry.absolute())))  # the journal is read from anywhere
     return subs
 
 

@@ -386,3 +386,19 @@ def test_a_git_source_is_compared_at_the_graded_ref(tmp_path: Path) -> None:
     found = similarity.find_similar(out=out, assignment="fastapi-db-auth")
     assert not found.skipped
     assert [(p.first, p.second) for p in found.flagged] == [("git-student", "other")]
+
+
+def test_a_batch_journals_folder_sources_as_absolute_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`grader similarity` reads them again, maybe from another folder than the batch's."""
+    from grader.batch import discover
+
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    (tmp_path / "subs" / "bob.zip").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    found = {s.student: s.source for s in discover(Path("subs"))}
+    assert found == {
+        "ann": str(tmp_path / "subs" / "ann"),
+        "bob": str(tmp_path / "subs" / "bob.zip"),
+    }
