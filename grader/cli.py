@@ -416,7 +416,7 @@ def similarity_command(
     starter: Annotated[
         Path | None,
         typer.Option(
-            help="The starter repo (boilerplate); default: student_template/<assignment>",
+            help="The starter repo (boilerplate); default: student_template/<assignment>, if any",
             default_factory=ApiDefault(SIMILAR, "starter"),
         ),
     ],

@@ -95,6 +95,7 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)  # student -> why not compared
     threshold: float = THRESHOLD
     min_tokens: int = MIN_TOKENS
+    boilerplate: list[str] = field(default_factory=list)  # the folders given to students
 
     @property
     def flagged(self) -> list[Pair]:
@@ -113,8 +114,8 @@ def find_similar(
     """Compare the latest submission of every student of the batch in `out` (its journal) and write
     `out/similarity.html` and `out/similarity.csv`; the batch's index.html links the page.
     `assignment`: read from the students' full.json when not given. `starter`: the starter repo
-    (default: `student_template/<id>/` beside `specs/`); `boilerplate`: more folders of code
-    students were given."""
+    (default: `student_template/<id>/` beside `specs/`, when there is one); `boilerplate`: more
+    folders of code students were given."""
     from grader.batch import Journal, write_summaries
 
     if not 0 < threshold <= 1:
@@ -124,10 +125,13 @@ def find_similar(
     if not entries:
         raise GraderFault(f"{out}: no journal.jsonl with grades (not the output of `grader batch`)")
     spec = assignments.load(assignment or _assignment(out, entries))
-    starter = starter or spec.dir.parent.parent / "student_template" / spec.id
-    if not starter.is_dir():
-        raise GraderFault(f"the starter repo {starter} is not a folder (give --starter)")
-    given = [starter, *(boilerplate or ())]
+    given = [*([starter] if starter else []), *(boilerplate or ())]
+    for folder in given:
+        if not folder.is_dir():
+            raise GraderFault(f"{folder}: not a folder of code the students were given")
+    default = spec.dir.parent.parent / "student_template" / spec.id
+    if starter is None and default.is_dir():  # an assignment may have no starter repo
+        given.insert(0, default)
     with tempfile.TemporaryDirectory(prefix="api-grader-similarity-") as tmp:
         codes, skipped = {}, {}
         for n, student in enumerate(sorted(entries)):
@@ -143,7 +147,7 @@ def find_similar(
         public = [collect(folder, str(folder)) for folder in given]
         public.append(_spec_code(spec.dir, assignments.NOT_GRADING))
     pairs = compare(list(codes.values()), public, threshold, min_tokens)
-    report = Report(pairs, codes, skipped, threshold, min_tokens)
+    report = Report(pairs, codes, skipped, threshold, min_tokens, [str(f) for f in given])
     write_atomic(out / page.NAME, page.render(report, spec.title))
     write_atomic(out / page.CSV_NAME, page.csv_text(report))
     write_summaries(out, journal, spec.title)  # index.html links the page now

@@ -25,6 +25,7 @@ from conftest import REFERENCE_DIR, ROOT, TEMPLATE_DIR
 
 from grader import similarity, variants
 from grader.batch import Journal
+from grader.core import GraderFault
 from grader.output import similarity as page
 
 SPEC = ROOT / "specs" / "fastapi-db-auth"
@@ -187,6 +188,12 @@ def test_the_starters_code_never_counts(report: similarity.Report) -> None:
     assert bare and bare[0].flagged and bare[0].score > 0.99
     excused = similarity.compare(starters, [starters[0]], 0.6, 100)
     assert excused == []
+
+
+def test_boilerplate_that_is_not_there_is_a_fault(klass: Path, tmp_path: Path) -> None:
+    for given in ({"starter": tmp_path / "none"}, {"boilerplate": [tmp_path / "none"]}):
+        with pytest.raises(GraderFault, match="not a folder"):
+            similarity.find_similar(out=klass, assignment="fastapi-db-auth", **given)
 
 
 def test_a_submission_that_cannot_be_prepared_is_listed_not_compared(
