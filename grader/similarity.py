@@ -124,7 +124,13 @@ def find_similar(
     entries = journal.latest()
     if not entries:
         raise GraderFault(f"{out}: no journal.jsonl with grades (not the output of `grader batch`)")
-    spec = assignments.load(assignment or _assignment(out, entries))
+    try:
+        spec = assignments.load(assignment or _assignment(out, entries))
+    except GraderFault as exc:
+        if assignment is not None:
+            raise
+        # the grades name it by id: one graded from a spec folder outside specs/ is not found
+        raise GraderFault(f"{exc}: give --assignment, the spec folder the batch graded") from exc
     given = [*([starter] if starter else []), *(boilerplate or ())]
     for folder in given:
         if not folder.is_dir():
