@@ -107,11 +107,12 @@ def discover(source: Path) -> list[Submission]:
         else:
             if not entry.is_dir():
                 continue
-        subs.append(Submission(name, str(entry)))
+        subs.append(Submission(name, str(entry.absolute())))  # the journal is read from anywhere
     return subs
 
 
-OWN_FILES = {"index.html", "grades.csv", "journal.jsonl"}  # the batch's files beside the folders
+# the batch's files beside the folders (and `grader similarity`'s)
+OWN_FILES = {"index.html", "grades.csv", "journal.jsonl", "similarity.html", "similarity.csv"}
 
 
 def _safe_name(student: str) -> str:
@@ -470,6 +471,7 @@ def run_batch(
                         "key": key,
                         "student": sub.student,
                         "source": sub.source,
+                        "ref": sub.ref,  # what `grader similarity` prepares again
                         "report": f"{folders[sub.student]}/report.html",
                         **entry,
                     }

@@ -39,6 +39,7 @@ GRADE = "grader.pipeline:grade"
 BATCH = "grader.batch:run_batch"
 IMAGES = "grader.offline:build_offline_images"
 EXPORT = "grader.gradebook:export"
+SIMILAR = "grader.similarity:find_similar"
 
 
 class ApiDefault:
@@ -333,6 +334,9 @@ def batch(
         ),
     ],
     deadline: DeadlineOpt,
+    similarity: Annotated[
+        bool, typer.Option("--similarity", help="Then compare the submissions (grader similarity)")
+    ] = False,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -370,6 +374,8 @@ def batch(
             timeout=build_timeout + deadline + 300,  # + services, start, cleanup
             progress=progress,
         )
+    if similarity:
+        _similar(out=out, assignment=assignment)
     not_graded = [s for s, e in latest.items() if e["status"] == "not_graded"]
     console.print(
         f"{len(latest)} submissions; class summary: {out / 'index.html'}; gradebook: {out / 'grades.csv'}"
@@ -450,6 +456,80 @@ def export(
     except gradebook.InputError as exc:  # the instructor's input: a usage error, exit 2
         raise typer.BadParameter(str(exc), param_hint=exc.param) from None
     console.print(f"wrote {path}", highlight=False)
+
+
+@app.command("similarity")
+def similarity_command(
+    out: Annotated[Path, typer.Argument(help="A `grader batch` output folder")],
+    *,
+    assignment: Annotated[
+        str | None,
+        typer.Option(
+            "--assignment",
+            "-a",
+            help="Default: the one its grades name",
+            default_factory=ApiDefault(SIMILAR, "assignment"),
+        ),
+    ],
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Flag a pair when this share of one submission's code is found in the other",
+            default_factory=ApiDefault(SIMILAR, "threshold"),
+        ),
+    ],
+    min_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="…and at least this many tokens match",
+            default_factory=ApiDefault(SIMILAR, "min_tokens"),
+        ),
+    ],
+    starter: Annotated[
+        Path | None,
+        typer.Option(
+            help="The starter repo (boilerplate); default: student_template/<assignment>, if any",
+            default_factory=ApiDefault(SIMILAR, "starter"),
+        ),
+    ],
+    boilerplate: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A folder of other code the students were given (repeatable)",
+            metavar="FOLDER",
+            default_factory=ApiDefault(SIMILAR, "boilerplate"),
+        ),
+    ],
+) -> None:
+    """Pairs of a batch's submissions whose code is suspiciously similar: similarity.html and .csv
+    in OUT, linked from its index.html."""
+    _similar(
+        out=out,
+        **_given(
+            assignment=assignment,
+            threshold=threshold,
+            min_tokens=min_tokens,
+            starter=starter,
+            boilerplate=boilerplate,
+        ),
+    )
+
+
+def _similar(**kwargs: Any) -> None:
+    from grader.output import similarity as page
+    from grader.similarity import find_similar
+
+    report = find_similar(**kwargs)
+    out = kwargs["out"]
+    console.print(
+        f"{len(report.codes)} submissions compared, {len(report.flagged)} pairs flagged: "
+        f"{out / page.NAME}; every pair: {out / page.CSV_NAME}",
+        markup=False,  # students' names and paths are printed as they are
+    )
+    if report.skipped:
+        console.print(
+            f"not compared: {', '.join(sorted(report.skipped))}", style="yellow", markup=False
+        )
 
 
 @app.command()

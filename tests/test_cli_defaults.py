@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from grader import batch, bundle, gradebook, machine, offline, pipeline
+from grader import batch, bundle, gradebook, machine, offline, pipeline, similarity
 from grader.cli import ApiDefault, app
 from grader.core import Result, Status
 
@@ -26,6 +26,7 @@ WRAPS: dict[str, tuple[Any, dict[str, str]]] = {
     "images build-offline": (offline.build_offline_images, {}),
     "gradescope bundle": (bundle.bundle, {}),
     "export": (gradebook.export, {}),
+    "similarity": (similarity.find_similar, {}),
 }
 # the options whose default is the CLI's own, on purpose
 OWN = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader.output import full
+from grader.output import full, similarity
 from grader.output.html import templates
 
 NAME = "index.html"
@@ -38,4 +38,5 @@ def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
         slowest=slowest,
         graded=len(scores),
         mean=(sum(scores) / len(scores)) if scores else None,
+        similarity=similarity.NAME if (out / similarity.NAME).is_file() else None,
     )
