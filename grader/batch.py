@@ -409,10 +409,10 @@ def run_batch(
     out: Path,
     jobs: int = 2,
     seed: int = 0,
+    regrade: bool = False,
     retries: int = 1,
     timeout: float = 1200.0,
     extra: list[str] | None = None,
-    regrade: bool = False,
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Grade every submission of `source` into `out/<student>/`; returns the latest entry per
