@@ -5,6 +5,8 @@ take the batch down; pytest and Schemathesis are not thread-safe anyway). Every 
 recorded in `journal.jsonl`, keyed by student, content hash, assignment version and seed, with an
 fsync; a batch started again skips what the journal holds and redoes the rest. `grades.csv` and
 `index.html` are rebuilt from the journal (the last line per student wins: no duplicate rows).
+Grades made with an earlier version of the assignment are stale: a batch grades nothing beside
+them unless told to regrade them (grader.regrade, which also says what the regrade changed).
 A grader fault is retried and, if it persists, recorded as "not graded" — never as a 0.
 At its start a batch reaps the runs of graders that died (never those of a grade running beside
 it, see grader.engine), and it removes each child's run when the child ends — a child killed at
@@ -38,8 +40,9 @@ from docker import DockerClient
 
 from grader import assignment as assignments
 from grader import config, engine, reference, services
+from grader import regrade as regrades
 from grader.core import GraderFault, Status, write_atomic
-from grader.output import full, gradescope, html, index
+from grader.output import changes, full, gradescope, html, index
 from grader.submission import tree_hash
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
@@ -112,7 +115,14 @@ def discover(source: Path) -> list[Submission]:
 
 
 # the batch's files beside the folders (and `grader similarity`'s)
-OWN_FILES = {"index.html", "grades.csv", "journal.jsonl", "similarity.html", "similarity.csv"}
+OWN_FILES = {
+    "index.html",
+    "grades.csv",
+    "journal.jsonl",
+    changes.NAME,
+    "similarity.html",
+    "similarity.csv",
+}
 
 
 def _safe_name(student: str) -> str:
@@ -144,6 +154,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
+        self.history: list[dict[str, Any]] = []  # every line, in order: earlier grades too
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -151,6 +162,7 @@ class Journal:
                 except ValueError:
                     continue
                 self.entries[entry["key"]] = entry
+                self.history.append(entry)
 
     def done(self, key: str, out: Path) -> bool:
         entry = self.entries.get(key)
@@ -163,11 +175,12 @@ class Journal:
             fh.flush()
             os.fsync(fh.fileno())
         self.entries[entry["key"]] = entry
+        self.history.append(entry)
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """The last entry per student."""
+        """The last line per student."""
         by_student: dict[str, dict[str, Any]] = {}
-        for entry in self.entries.values():
+        for entry in self.history:
             by_student[entry["student"]] = entry
         return by_student
 
@@ -403,12 +416,15 @@ def run_batch(
     out: Path,
     jobs: int = 2,
     seed: int = 0,
+    regrade: bool = False,
     retries: int = 1,
     timeout: float = 1200.0,
     extra: list[str] | None = None,
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Grade every submission of `source` into `out/<student>/`; returns the latest entry per student."""
+    """Grade every submission of `source` into `out/<student>/`; returns the latest entry per
+    student. Grades made with an earlier version of the assignment (grader.regrade) are redone
+    when `regrade`, else nothing is graded (StaleGrades)."""
     config.configure()  # the reference may be recorded here, in this process
     spec = assignments.load(assignment)
     subs = discover(source)
@@ -417,11 +433,17 @@ def run_batch(
         raise GraderFault("two submissions have the same student name")
     folders = folder_names(names)
     journal = Journal(out / "journal.jsonl")
+    stale = regrades.stale(journal.latest(), names, spec.fingerprint)
+    if stale and not regrade:  # never old and new grades mixed in one class
+        write_summaries(out, journal, spec.title, version=spec.fingerprint)
+        raise regrades.StaleGrades(stale, len(subs))
+    regrades.keep_previous(out, stale)
+    redo = {e["student"] for e in stale}
     client = _engine()  # only runs whose grader is gone: never a grade running beside this batch
     todo: list[tuple[Submission, str]] = []
     for sub in subs:
         key = "|".join([sub.student, sub.content_hash(), spec.fingerprint, str(seed)])
-        if not journal.done(key, out / folders[sub.student]):
+        if sub.student in redo or not journal.done(key, out / folders[sub.student]):
             todo.append((sub, key))
     if todo and reference.needed(spec):  # recorded alone, before any student's app starts
         reference.traces(spec, seed)
@@ -474,14 +496,15 @@ def run_batch(
                         "ref": sub.ref,  # what `grader similarity` prepares again
                         "report": f"{folders[sub.student]}/report.html",
                         **entry,
+                        **regrades.detail(out / folders[sub.student], entry, spec.fingerprint),
                     }
                 )
                 done += 1
                 failed += entry["status"] != "graded"
-                write_summaries(out, journal, spec.title)
+                write_summaries(out, journal, spec.title, version=spec.fingerprint)
                 if progress:
                     progress(done, failed, len(subs) - done, len(subs))
-    write_summaries(out, journal, spec.title)
+    write_summaries(out, journal, spec.title, version=spec.fingerprint)
     return journal.latest()
 
 
@@ -489,7 +512,9 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def write_summaries(out: Path, journal: Journal, title: str) -> None:
+def write_summaries(out: Path, journal: Journal, title: str, *, version: str | None = None) -> None:
+    """grades.csv and index.html; changes.csv once a regrade happened. `version`: the
+    assignment's fingerprint, grades made with another are marked stale."""
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -499,4 +524,7 @@ def write_summaries(out: Path, journal: Journal, title: str) -> None:
             [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
         )
     write_atomic(out / "grades.csv", buf.getvalue())
-    write_atomic(out / index.NAME, index.render(title, latest, out))
+    regrade = regrades.compare(journal.history, out, version)
+    if regrade.compared:
+        write_atomic(out / changes.NAME, changes.render(regrade.changes))
+    write_atomic(out / index.NAME, index.render(title, latest, out, regrade))

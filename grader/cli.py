@@ -337,11 +337,25 @@ def batch(
     similarity: Annotated[
         bool, typer.Option("--similarity", help="Then compare the submissions (grader similarity)")
     ] = False,
+    regrade: Annotated[
+        bool | None,
+        typer.Option(
+            "--regrade",
+            help="Regrade the grades made with an earlier version of the assignment (its tests, "
+            "rubric or reference changed); changes.csv lists whose grade moved. Without it, a "
+            "batch with such grades grades nothing (exit 2)",
+            show_default=False,
+            default_factory=ApiDefault(BATCH, "regrade"),
+        ),
+    ],
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from grader.batch import run_batch
+    from grader.output import changes
+    from grader.regrade import StaleGrades
 
     # each child is given both (a grade's defaults otherwise); its time limit adds them up
     if build_timeout is None:
@@ -365,15 +379,21 @@ def batch(
                 info=f"done {done} · not passing {failed} · remaining {remaining}",
             )
 
-        latest = run_batch(
-            source=source,
-            assignment=assignment,
-            out=out,
-            **_given(jobs=jobs, seed=seed),
-            extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
-            timeout=build_timeout + deadline + 300,  # + services, start, cleanup
-            progress=progress,
-        )
+        try:
+            latest = run_batch(
+                source=source,
+                assignment=assignment,
+                out=out,
+                **_given(jobs=jobs, seed=seed, regrade=regrade),
+                extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
+                timeout=build_timeout + deadline + 300,  # + services, start, cleanup
+                progress=progress,
+            )
+        except StaleGrades as exc:  # the instructor's choice to make: a usage error
+            console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
+            raise typer.Exit(EXIT_FAULT) from None
+    if regrade and (out / changes.NAME).is_file():
+        console.print(f"what the regrade changed: {out / changes.NAME}", highlight=False)
     if similarity:
         _similar(out=out, assignment=assignment)
     not_graded = [s for s, e in latest.items() if e["status"] == "not_graded"]

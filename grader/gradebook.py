@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from grader import assignment as assignments
+from grader import regrade
 from grader.batch import FINAL, Journal
 from grader.core import GraderFault, Result, write_atomic
 from grader.output import full, views
@@ -199,8 +200,15 @@ def read_grades(out_dir: Path, warn: Warn) -> list[Grade]:
     path = out_dir / "journal.jsonl"
     if not path.is_file():
         raise InputError("OUT_DIR", f"{out_dir}: no journal.jsonl, not a `grader batch` folder")
+    latest = Journal(path).latest()
+    versions = {regrade.fingerprint(e) for e in latest.values()}
+    if len(versions) > 1:  # an interrupted regrade: old and new grades side by side
+        warn(
+            f"the grades were made with {len(versions)} versions of the assignment: finish the "
+            "regrade (`grader batch … --regrade`) before importing them"
+        )
     grades = []
-    for student, entry in sorted(Journal(path).latest().items()):
+    for student, entry in sorted(latest.items()):
         score = entry.get("score")
         grades.append(
             Grade(

@@ -2,7 +2,8 @@
 
 `gradescope` (results.json), `full` (full.json, read back by `full.read`), `html` (report.html and
 the reproducers beside it), `markdown`, `junit`, `terminal` (what `grader grade`/`check` print),
-`index` (a batch's class summary); `views` holds what several of them show alike.
+`index` (a batch's class summary), `changes` (a regrade's changes.csv); `views` holds what several
+of them show alike.
 """
 
 from __future__ import annotations

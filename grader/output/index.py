@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from grader.output import changes as changes_csv
 from grader.output import full, similarity
 from grader.output.html import templates
+from grader.regrade import Regrade
 
 NAME = "index.html"
 
 
-def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
+def render(
+    title: str, entries: list[dict[str, Any]], out: Path, regrade: Regrade | None = None
+) -> str:
     """`entries`: the batch journal's latest entry per student (`report` relative to `out`; its
-    full.json beside it gives the rubric items)."""
+    full.json beside it gives the rubric items). `regrade`: the grades made with an earlier
+    version of the assignment (stale) and what regrading changed."""
     scores = [e["score"] for e in entries if e["score"] is not None]
     bins = [0] * 10
     for s in scores:
@@ -39,4 +44,21 @@ def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
         graded=len(scores),
         mean=(sum(scores) / len(scores)) if scores else None,
         similarity=similarity.NAME if (out / similarity.NAME).is_file() else None,
+        stale=set(regrade.stale) if regrade else set(),
+        compared=regrade.compared if regrade else 0,
+        changes=[
+            {
+                "student": c.student,
+                "report": c.new["report"],
+                "old": changes_csv.number(c.old["score"]) or "—",
+                "new": changes_csv.number(c.new["score"]) or "—",
+                "delta": "" if c.delta is None else f"{c.delta:+g}",
+                "old_status": c.old["status"],
+                "new_status": c.new["status"],
+                "moved": changes_csv.items(c),
+                "resubmitted": c.resubmitted,
+            }
+            for c in (regrade.changes if regrade else [])
+        ],
+        changes_csv=changes_csv.NAME,
     )
