@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
+import zipfile
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from grader import assignment as assignments
 from grader import batch, gradebook, late, submission
 from grader.assignment import LatePolicy
 from grader.batch import Submission, discover
+from grader.bundle import bundle
 from grader.cli import app as cli
 from grader.core import GraderFault, ItemScore, Late, Result, Status
 from grader.output import full, gradescope, html, markdown, terminal
@@ -259,6 +262,62 @@ def test_the_cli_refuses_a_time_without_an_offset(tmp_path: Path) -> None:
     )
     assert done.exit_code == 2
     assert "--submitted-at" in done.output and "no timezone offset" in done.output
+
+
+def test_the_cli_hands_the_times_to_the_grade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake(**kwargs: Any) -> Result:
+        seen.update(kwargs)
+        return _late_result()
+
+    monkeypatch.setattr("grader.pipeline.grade", fake)
+    monkeypatch.setattr("grader.cli._interruptible", lambda: None)  # this process's signals
+    spec = _spec(tmp_path, POLICY_YAML)
+    argv = ["grade", "x", "-a", str(spec), "-o", str(tmp_path / "o")]
+    done = CliRunner().invoke(
+        cli,
+        [*argv, "--submitted-at", "2026-12-02T10:00:00Z", "--due", "2026-12-05T00:00:00+03:00"],
+    )
+    assert done.exit_code == 0, done.output
+    assert seen["submitted_at"] == datetime(2026, 12, 2, 10, tzinfo=UTC)
+    assert seen["due"] == datetime(2026, 12, 5, tzinfo=MSK)
+    assert "times_from" not in seen  # the API's default: "command line"
+    seen.clear()
+    assert CliRunner().invoke(cli, [*argv, "--times-from", "roster"]).exit_code == 0
+    assert seen["times_from"] == "roster" and "submitted_at" not in seen
+
+
+def test_gradescopes_upload_time_is_the_submission_time(tmp_path: Path) -> None:
+    """run_autograder passes submission_metadata.json's created_at (Gradescope's clock)."""
+    zipped = bundle(assignment="fastapi-basics", out=tmp_path / "autograder.zip")
+    root = tmp_path / "autograder"
+    (root / "venv" / "bin").mkdir(parents=True)
+    (root / "source").mkdir()
+    with zipfile.ZipFile(zipped) as zf:
+        (root / "run_autograder").write_bytes(zf.read("run_autograder"))
+    (root / "venv" / "bin" / "python").symlink_to(sys.executable)
+    fake = root / "venv" / "bin" / "grader"  # says what it was asked
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$AUTOGRADER_ROOT/args"\n')
+    fake.chmod(0o755)
+
+    def args(metadata: dict[str, Any] | None) -> list[str]:
+        meta = root / "submission_metadata.json"
+        meta.unlink(missing_ok=True)
+        if metadata is not None:
+            meta.write_text(json.dumps(metadata))
+        env = {"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root)}
+        subprocess.run(["bash", str(root / "run_autograder")], env=env, check=True, timeout=60)
+        return (root / "args").read_text().splitlines()
+
+    created = "2026-12-01T14:22:32.365935-07:00"
+    given = args({"created_at": created, "assignment": {"due_date": created}})
+    assert given[given.index("--submitted-at") + 1] == created
+    assert late.parse_time(created)  # what the grader will read
+    assert "--submitted-at" not in args(None)  # not on Gradescope: no time
+    assert "--submitted-at" not in args({"created_at": "2026-12-01T14:22:32"})  # no offset
 
 
 # -- git: the commit date -----------------------------------------------------------------------
