@@ -406,7 +406,7 @@ def test_a_late_commit_is_graded_with_its_penalty_and_the_reports_say_whose_time
     assert "from the commit date" in report and "the push time" in report
     results = json.loads((out / "results.json").read_text())
     assert results["score"] == 80
-    assert results["tests"][-1]["name"] == "Late penalty" and results["tests"][-1]["score"] == -20
+    assert results["tests"][-1]["name"] == "Late penalty: −20 points"
     # a time given (an upload time) wins over the commit date
     given, _ = _grade(
         f"file://{repo}", spec, submitted_at=late.parse_time("2026-12-01T23:00:00+03:00")
@@ -447,7 +447,7 @@ def test_a_result_not_graded_gets_no_penalty_and_no_score(
     assert result.status is Status.NOT_GRADED and result.late is None
     assert out is not None
     results = json.loads((out / "results.json").read_text())
-    assert "score" not in results and all(t["name"] != "Late penalty" for t in results["tests"])
+    assert "score" not in results and not any("Late" in t["name"] for t in results["tests"])
 
 
 # -- every report shows the penalty as its own line ---------------------------------------------
@@ -502,11 +502,11 @@ def test_markdown_shows_the_penalty_line() -> None:
 
 def test_gradescope_shows_the_penalty_as_a_test_of_its_own() -> None:
     data = gradescope.results(_late_result())
-    assert data["score"] == 70
-    assert [t["score"] for t in data["tests"]] == [90, -20]  # they add up to the score
+    assert data["score"] == 70  # Gradescope's total: over the tests' sum, 90
+    assert [t["score"] for t in data["tests"]] == [90, 0]
     assert data["tests"][-1] == {
-        "name": "Late penalty",
-        "score": -20,
+        "name": "Late penalty: −20 points",
+        "score": 0,
         "max_score": 0,
         "status": "failed",
         "output": LINE,

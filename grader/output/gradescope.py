@@ -43,10 +43,13 @@ def results(result: Result) -> dict[str, Any]:
     }
     if result.late is not None:  # its own line, never folded into an item's points
         data["extra_data"]["late"] = asdict(result.late)
+        # 0 of 0, not a negative score (Gradescope documents none): the top-level score, which
+        # Gradescope takes over the tests' sum, is the one with the penalty taken off
+        penalty = f": −{result.late.penalty:g} points" if result.late.penalty else ": none"
         data["tests"].append(
             {
-                "name": "Late penalty",
-                "score": -result.late.penalty,
+                "name": f"Late penalty{penalty}",
+                "score": 0,
                 "max_score": 0,
                 "status": "failed" if result.late.penalty else "passed",
                 "output": late_line(result),
