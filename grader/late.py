@@ -101,8 +101,8 @@ def final_score(points: float, late: Late | None) -> float:
 
 
 def describe(late: Late, max_score: float) -> str:
-    """The late section in one line, the same in every report: e.g. "Late penalty −20 points:
-    submitted 2 days late (2026-12-03T10:00:00+03:00, from the roster; deadline …)"."""
+    """The late section in one line, the same in every report: e.g. "Late penalty −20 points: 2
+    days late (…); submitted at 2026-12-03T10:00:00+03:00 (from the roster); deadline …"."""
     deadline = f"deadline {late.deadline}" + (" (an extension)" if late.extension else "")
     if late.submitted_at is None:
         return (
@@ -112,7 +112,7 @@ def describe(late: Late, max_score: float) -> str:
     shown = datetime.fromisoformat(late.submitted_at).astimezone(
         datetime.fromisoformat(late.deadline).tzinfo
     )
-    when = f"submitted {shown.isoformat()} (from the {late.source}); {deadline}"
+    when = f"submitted at {shown.isoformat()} (from the {late.source}); {deadline}"
     if late.source == COMMIT_DATE:
         when += f" — {NOTE_COMMIT}"
     if late.days == 0:
@@ -121,11 +121,11 @@ def describe(late: Late, max_score: float) -> str:
     day_s = "day" if late.days == 1 else "days"
     if late.too_late:
         return (
-            f"Late penalty −{late.penalty:g} points: submitted {late.days} {day_s} late, more than "
+            f"Late penalty −{late.penalty:g} points: {late.days} {day_s} late, more than "
             f"the {late.max_days} accepted: not accepted, 0 points; {when}."
         )
     rule = f"{late.penalty_per_day:g}% of {max_score:g} points per day or part of one"
     return (
-        f"Late penalty −{late.penalty:g} points: submitted {late.days} {day_s} late ({rule}, "
+        f"Late penalty −{late.penalty:g} points: {late.days} {day_s} late ({rule}, "
         f"the score never below 0); {when}."
     )

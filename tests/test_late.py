@@ -161,7 +161,7 @@ def test_time_zones_compare_as_instants() -> None:
     assert _assess(late.parse_time("2026-12-01T21:20:00Z")).days == 1
     assert _assess(late.parse_time("2026-12-01T16:20:00-05:00")).days == 1  # the same instant
     line = late.describe(_assess(late.parse_time("2026-12-01T21:20:00Z")), 100)
-    assert "submitted 2026-12-02T00:20:00+03:00" in line  # shown in the deadline's zone
+    assert "submitted at 2026-12-02T00:20:00+03:00" in line  # shown in the deadline's zone
 
 
 def test_a_time_without_an_offset_is_refused() -> None:
@@ -487,8 +487,8 @@ def _late_result(penalty: float = 20, days: int = 2) -> Result:
 
 
 LINE = (
-    "Late penalty −20 points: submitted 2 days late (10% of 100 points per day or part of one, "
-    "the score never below 0); submitted 2026-12-03T10:00:00+03:00 (from the roster); deadline "
+    "Late penalty −20 points: 2 days late (10% of 100 points per day or part of one, "
+    "the score never below 0); submitted at 2026-12-03T10:00:00+03:00 (from the roster); deadline "
     "2026-12-01T23:59:00+03:00."
 )
 
@@ -574,7 +574,7 @@ def test_the_exports_carry_the_penalty(tmp_path: Path) -> None:
     moodle = gradebook.export(
         out_dir=out, format=gradebook.Format.moodle, roster=roster, out=tmp_path / "m.csv"
     )
-    assert "Late penalty −20 points: submitted 2 days late" in moodle.read_text()
+    assert "Late penalty −20 points: 2 days late" in moodle.read_text()
     canvas = gradebook.export(
         out_dir=out, format=gradebook.Format.canvas, roster=roster, out=tmp_path / "c.csv"
     )
