@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from grader.core import GraderFault
 
@@ -63,6 +70,19 @@ class Fuzz(_Model):
     hooks: str | None = None  # a Python file in the spec folder (auth for the fuzzer)
 
 
+class LatePolicy(_Model):
+    """`late:` — the deadline and what lateness costs, as Canvas' automatic late deduction: each
+    day late or part of one takes `penalty_per_day` percent of the max score; a submission within
+    `grace_minutes` after the deadline is on time (its days still count from the deadline); more
+    than `max_days` days late is not accepted: 0 points (the report still shows the work's points).
+    grader.late applies it."""
+
+    deadline: AwareDatetime  # with its offset: 2026-12-01T23:59:00+03:00
+    grace_minutes: float = Field(default=0, ge=0)
+    penalty_per_day: float = Field(default=0, ge=0, le=100)  # percent of the max score
+    max_days: int | None = Field(default=None, ge=0)  # None: late work is always accepted
+
+
 class Category(_Model):
     id: str
     title: str
@@ -96,6 +116,7 @@ class Assignment(_Model):
     # checks that would run on a second instance of the app, beside the others, but must see the
     # app the others used instead (its data, its state): they run on it after them, one at a time
     alone: list[str] = Field(default_factory=list)
+    late: LatePolicy | None = None  # None: no deadline, nothing is late
     categories: list[Category]
     items: list[Item]
 

@@ -39,7 +39,7 @@ from typing import Any
 from docker import DockerClient
 
 from grader import assignment as assignments
-from grader import config, engine, reference, services
+from grader import config, engine, late, reference, services
 from grader import regrade as regrades
 from grader.core import GraderFault, Status, write_atomic
 from grader.output import changes, full, gradescope, html, index
@@ -55,6 +55,9 @@ class Submission:
     student: str
     source: str  # path or git URL
     ref: str | None = None
+    # the roster's `deadline` (an extension) and `submitted_at`: ISO 8601 with an offset
+    deadline: str | None = None
+    submitted_at: str | None = None
 
     def content_hash(self) -> str:
         path = Path(self.source)
@@ -78,13 +81,29 @@ class Submission:
 
 
 def discover(source: Path) -> list[Submission]:
-    """A folder of submissions (folders or archives), or a CSV roster `student,path_or_url[,ref]`."""
+    """A folder of submissions (folders or archives), or a CSV roster `student,path_or_url[,ref]`;
+    a roster with a header row (`student,path,…`) may add the columns `ref`, `deadline` (the
+    student's own: an extension) and `submitted_at` (ISO 8601 times with an offset)."""
     if source.is_file() and source.suffix == ".csv":
         subs = []
+        columns: dict[str, int] = {"ref": 2}  # without a header: student, source, ref
         with source.open(newline="", encoding="utf-8") as fh:
-            for row in csv.reader(fh):
-                if not row or row[0].strip().lower() in {"", "student"} or row[0].startswith("#"):
+            reader = csv.reader(fh)
+            for row in reader:
+                if not row or not row[0].strip() or row[0].startswith("#"):
                     continue
+                if row[0].strip().lower() == "student":
+                    columns = _roster_columns(row)
+                    continue
+                cells = {n: (row[i].strip() if i < len(row) else "") for n, i in columns.items()}
+                for name in ("deadline", "submitted_at"):
+                    if cells.get(name):
+                        try:
+                            late.parse_time(cells[name])
+                        except ValueError as exc:
+                            raise GraderFault(
+                                f"{source}, line {reader.line_num}, {name}: {exc}"
+                            ) from None
                 where = row[1].strip()
                 if not where.startswith(("http://", "https://", "git@", "ssh://", "file://")):
                     where = str((source.parent / where).resolve())
@@ -92,7 +111,9 @@ def discover(source: Path) -> list[Submission]:
                     Submission(
                         row[0].strip(),
                         where,
-                        row[2].strip() if len(row) > 2 and row[2].strip() else None,
+                        cells["ref"] or None,
+                        cells.get("deadline") or None,
+                        cells.get("submitted_at") or None,
                     )
                 )
         return subs
@@ -112,6 +133,17 @@ def discover(source: Path) -> list[Submission]:
                 continue
         subs.append(Submission(name, str(entry.absolute())))  # the journal is read from anywhere
     return subs
+
+
+def _roster_columns(header: list[str]) -> dict[str, int]:
+    """Where a roster's header puts `ref`, `deadline` and `submitted_at` (the first two columns
+    are the student and the source, whatever their names); an unnamed third column is the ref."""
+    names = [h.strip().lower() for h in header]
+    columns = {n: i for i, n in enumerate(names) if n in {"ref", "deadline", "submitted_at"}}
+    if "ref" not in columns and len(names) > 2 and names[2] not in columns:
+        columns["ref"] = 2
+    columns.setdefault("ref", len(names))  # no ref column: never a ref
+    return columns
 
 
 # the batch's files beside the folders (and `grader similarity`'s)
@@ -222,6 +254,10 @@ def _grade_one(
     ]
     if sub.ref:
         cmd += ["--ref", sub.ref]
+    if sub.submitted_at or sub.deadline:
+        cmd += ["--times-from", "roster"]
+        cmd += ["--submitted-at", sub.submitted_at] if sub.submitted_at else []
+        cmd += ["--due", sub.deadline] if sub.deadline else []
     for name in RESULT_FILES:  # an earlier grade's files must never stand in for this one's
         (out / name).unlink(missing_ok=True)
     begin = time.monotonic()
@@ -432,6 +468,7 @@ def run_batch(
     if len(names) != len(set(names)):
         raise GraderFault("two submissions have the same student name")
     folders = folder_names(names)
+    late.check(spec, due=next((late.parse_time(s.deadline) for s in subs if s.deadline), None))
     journal = Journal(out / "journal.jsonl")
     stale = regrades.stale(journal.latest(), names, spec.fingerprint)
     if stale and not regrade:  # never old and new grades mixed in one class
@@ -442,7 +479,10 @@ def run_batch(
     client = _engine()  # only runs whose grader is gone: never a grade running beside this batch
     todo: list[tuple[Submission, str]] = []
     for sub in subs:
-        key = "|".join([sub.student, sub.content_hash(), spec.fingerprint, str(seed)])
+        content = sub.content_hash()
+        if sub.deadline or sub.submitted_at:  # an extension granted later grades again
+            content += f"@{sub.deadline or ''}@{sub.submitted_at or ''}"  # "|" stays the separator
+        key = "|".join([sub.student, content, spec.fingerprint, str(seed)])
         if sub.student in redo or not journal.done(key, out / folders[sub.student]):
             todo.append((sub, key))
     if todo and reference.needed(spec):  # recorded alone, before any student's app starts

@@ -85,6 +85,11 @@ class CliRuntime(enum.StrEnum):
     auto = "auto"
 
 
+class TimesFrom(enum.StrEnum):  # grader.late.Given
+    command_line = "command line"
+    roster = "roster"
+
+
 JunitOpt = Annotated[Path | None, typer.Option(help="Also write JUnit XML here")]
 MarkdownOpt = Annotated[
     Path | None, typer.Option(help="Also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
@@ -196,11 +201,45 @@ def grade(
         ),
     ],
     deadline: DeadlineOpt,
+    submitted_at: Annotated[
+        str | None,
+        typer.Option(
+            help="When the work was submitted (its upload time), ISO 8601 with an offset: "
+            "2026-12-01T23:59:00+03:00 (default: a git source's commit date). Used by the "
+            "assignment's late policy",
+            default_factory=ApiDefault(GRADE, "submitted_at"),
+        ),
+    ],
+    due: Annotated[
+        str | None,
+        typer.Option(
+            help="The student's own deadline (an extension) instead of the assignment's, ISO 8601 "
+            "with an offset",
+            default_factory=ApiDefault(GRADE, "due"),
+        ),
+    ],
+    times_from: Annotated[
+        TimesFrom | None,
+        typer.Option(
+            hidden=True,
+            help="Where --submitted-at and --due came from (`grader batch` says: roster)",
+            default_factory=ApiDefault(GRADE, "times_from"),
+        ),
+    ],
 ) -> None:
     """Grade one submission end to end (in Docker unless --runtime says otherwise)."""
     if run_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", run_id):
         console.print("[red]--run-id: lowercase letters, digits, '_', '.', '-' (at most 64)[/]")
         raise typer.Exit(EXIT_FAULT)
+    from grader.late import parse_time
+
+    times: dict[str, Any] = {}
+    for name, text in (("submitted_at", submitted_at), ("due", due)):
+        try:
+            times[name] = None if text is None else parse_time(text)
+        except ValueError as exc:
+            console.print(f"[red]--{name.replace('_', '-')}: {exc}[/]", highlight=False)
+            raise typer.Exit(EXIT_FAULT) from None
     result = _run(
         submission_path=submission,
         assignment=assignment,
@@ -215,6 +254,8 @@ def grade(
         isolate=None if published_ports is None else not published_ports,
         runtime=runtime,
         database_url=database_url,
+        times_from=times_from,
+        **times,
     )
     _print_result(result, out)
     _extra_formats(result, junit, markdown)

@@ -393,6 +393,22 @@ class Cause:
 
 
 @dataclass
+class Late:
+    """A submission against its deadline (grader.late): when it came in, and what that cost."""
+
+    deadline: str  # ISO 8601 with its offset
+    extension: bool  # the student's own deadline (the roster's), not the assignment's
+    submitted_at: str | None  # ISO 8601; None: not known (no time given, not a git source)
+    source: str  # where submitted_at came from: "roster", "command line", "commit date"; "" unknown
+    grace_minutes: float
+    penalty_per_day: float  # percent of the max score, per day late or part of one
+    max_days: int | None  # later than this many days: not accepted, 0 points; None: no limit
+    days: int  # days late, each started day after the deadline (0: on time or within the grace)
+    too_late: bool  # more than max_days days late
+    penalty: float  # points taken off the items' points (never more than they hold)
+
+
+@dataclass
 class Result:
     """Everything the grader learnt about one submission; what the report stage renders."""
 
@@ -417,6 +433,9 @@ class Result:
     # START_FAILED, but the app answered HTTP (not its health check): the other checks ran
     answered_unhealthy: bool = False
     causes: list[Cause] = field(default_factory=list)  # why points were lost, costliest first
+    # the deadline, the submission time and the late penalty, its own line in every report: `score`
+    # is the items' points minus `late.penalty`; None: no late policy, or not graded
+    late: Late | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -440,6 +459,7 @@ class Result:
             "migrate": asdict(self.migrate) if self.migrate else None,
             "answered_unhealthy": self.answered_unhealthy,
             "causes": [c.to_dict() for c in self.causes],
+            "late": asdict(self.late) if self.late else None,
         }
 
     @classmethod
@@ -493,6 +513,7 @@ class Result:
                 )
                 for c in data["causes"]
             ],
+            late=Late(**late) if (late := data.get("late")) else None,  # absent before deadlines
         )
 
 

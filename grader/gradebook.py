@@ -343,6 +343,8 @@ def _feedback(grade: Grade | None, report_url: str | None) -> str:
         text = f"Score {_num(grade.score)}. {grade.reason}".strip()
     else:
         text = views.summary(grade.result)
+        if grade.result.late is not None and grade.result.late.penalty:
+            text += f" {views.late_line(grade.result)}"
         shown, _ = views.top_causes(grade.result)
         if shown:
             text += " Points lost: " + "; ".join(f"{c.title} (−{c.points:g})" for c in shown) + "."
@@ -400,7 +402,28 @@ def plain(book: Gradebook, warn: Warn) -> str:
         columns += [i for i in book.items if i.category == cat.id]
     columns += [i for i in book.items if i.category not in {c.id for c in book.categories}]
     who = ["student", *(["name", "email", "sis_id", "section"] if book.roster else [])]
-    rows = [[*who, "status", "score", "max_score", *_headers(columns, book), "reason", "report"]]
+    # a late policy's columns, when a grade has one: the score is the items' points minus it
+    lates = any(r.grade and r.grade.result and r.grade.result.late for r in book.rows)
+    timing = [
+        "submitted_at",
+        "submitted_from",
+        "deadline",
+        "extension",
+        "days_late",
+        "late_penalty",
+    ]
+    rows = [
+        [
+            *who,
+            "status",
+            "score",
+            "max_score",
+            *(timing if lates else []),
+            *_headers(columns, book),
+            "reason",
+            "report",
+        ]
+    ]
     for row in book.rows:
         person, grade = row.person, row.grade
         ids = [row.student]
@@ -422,12 +445,27 @@ def plain(book: Gradebook, warn: Warn) -> str:
                 _num(result.max_score if result else book.points)
                 if grade and grade.score is not None
                 else "",
+                *(_late_cells(result) if lates else []),
                 *cells,
                 grade.reason if grade else "",
                 grade.report if grade else "",
             ]
         )
     return "\ufeff" + _csv(rows)
+
+
+def _late_cells(result: Result | None) -> list[str]:
+    late = result.late if result else None
+    if late is None:
+        return [""] * 6
+    return [
+        late.submitted_at or "",
+        late.source,
+        late.deadline,
+        "yes" if late.extension else "",
+        str(late.days) if late.submitted_at else "",
+        _num(late.penalty),
+    ]
 
 
 def export(

@@ -12,10 +12,11 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 from grader import assignment as assignments
-from grader import config, engine, output, reference, runtimes, services, submission
+from grader import config, engine, late, output, reference, runtimes, services, submission
 from grader.causes import root_causes
 from grader.checks import Context, run_checks, wants_twin, warm_up
 from grader.core import GraderFault, Outcome, Result, Status, SubmissionRejected, scrub
@@ -56,6 +57,9 @@ def grade(
     run_id: str | None = None,
     deadline: float = 300.0,
     shield_host: bool = True,
+    submitted_at: datetime | None = None,
+    due: datetime | None = None,
+    times_from: late.Given = "command line",
 ) -> Result:
     """Grade one submission.
 
@@ -70,9 +74,14 @@ def grade(
     the checks' requests to the app may take together (the build and the start have their own
     limits); past it, later requests fail at once and the result names why. `shield_host`: refuse
     to run the submission in Docker unless the firewall keeping its networks away from this host's
-    services is in place (grader.firewall); off for a student's self-check of their own code."""
+    services is in place (grader.firewall); off for a student's self-check of their own code.
+    `submitted_at`: when the work came in (an upload time; default: a git source's commit date);
+    `due`: the student's own deadline (an extension) instead of the assignment's; `times_from`:
+    where both came from, for the report. They count only under the assignment's late policy
+    (grader.late): the score is then the items' points minus its penalty, a line of its own."""
     config.configure()
     spec = assignments.load(assignment)
+    late.check(spec, due=due)
     items = [i for i in spec.items if i.visibility == "visible"] if visible_only else spec.items
     hidden = [i for i in spec.items if i not in items]
     result = Result(
@@ -91,6 +100,7 @@ def grade(
     timings = result.timings
     begin = time.monotonic()
     app_runtime: runtimes.Runtime | None = None
+    when, source = submitted_at, str(times_from)  # when the work came in, and who says so
     try:
         with ExitStack() as stack:
             # first in, last out: the app stops before its folder goes
@@ -112,9 +122,12 @@ def grade(
             ctx = Context(assignment=spec, seed=seed, runtime=name, built=None)
             try:
                 logger.info("reading the submission")
-                root: Path | None = submission.prepare(
+                prepared = submission.prepare_source(
                     submission_path, workdir=work / "submission", ref=ref
                 )
+                root: Path | None = prepared.root
+                if when is None and prepared.committed_at:
+                    when, source = late.parse_time(prepared.committed_at), late.COMMIT_DATE
             except SubmissionRejected as exc:
                 result.status, result.reason = Status.REJECTED, str(exc)
                 ctx.build_reason = ctx.start_reason = f"the submission was refused: {exc}"
@@ -178,6 +191,17 @@ def grade(
             if isinstance(exc, GraderFault)
             else (f"the Docker engine failed during the grade ({engine.failure(exc)}); grade again")
         )
+    # a self-check is no submission; a grade not finished has no score to take a penalty from
+    if spec.late is not None and not visible_only and result.status is not Status.NOT_GRADED:
+        result.late = late.assess(
+            spec.late,
+            max_score=result.max_score,
+            points=result.score,
+            submitted_at=when,
+            source=source,
+            due=due,
+        )
+        result.score = late.final_score(result.score, result.late)
     timings["total"] = round(time.monotonic() - begin, 2)
     scrub(result)  # what apps answered, made writable by every output format
     if out is not None:

@@ -51,7 +51,8 @@ def stale(
 
 
 def _submission(entry: dict[str, Any]) -> str:
-    return str(entry["key"]).rsplit("|", 2)[0]  # student and content hash
+    student, _, content = str(entry["key"]).rsplit("|", 2)[0].rpartition("|")
+    return f"{student}|{content.split('@', 1)[0]}"  # not the roster's times: "@" never in a hash
 
 
 def _result(path: Path, entry: dict[str, Any], version: str) -> Result | None:

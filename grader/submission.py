@@ -120,17 +120,32 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _MAX_GIT_RECORD = 16 * 1024  # one line of `git ls-tree`: a path of 32 names of 255 bytes fits
 
 
+@dataclass(frozen=True)
+class Prepared:
+    root: Path  # the folder holding the Dockerfile
+    # a git source's graded commit: its committer date (ISO 8601, the committer's offset), which
+    # the student's own machine sets; None for a folder or an archive
+    committed_at: str | None = None
+
+
 def prepare(
     source: str | Path, *, workdir: Path, ref: str | None = None, limits: Limits = Limits()
 ) -> Path:
     """Copy or extract `source` under `workdir`; return the folder holding the Dockerfile."""
+    return prepare_source(source, workdir=workdir, ref=ref, limits=limits).root
+
+
+def prepare_source(
+    source: str | Path, *, workdir: Path, ref: str | None = None, limits: Limits = Limits()
+) -> Prepared:
+    """`prepare`, and what the source says of itself (a git commit's date)."""
     text = str(source)
     dest = workdir / "src"
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         if _GIT_URL.match(text) or (Path(text).is_dir() and ref is not None):
-            _clone(text, dest, ref, limits)
-            return _root(dest)
+            committed_at = _clone(text, dest, ref, limits)
+            return Prepared(_root(dest), committed_at)
         path = Path(text)
         if not path.exists():
             raise SubmissionRejected(f"submission not found: {text}")
@@ -140,7 +155,7 @@ def prepare(
             _extract(path, dest, limits, _unpack_zip)
         else:  # a tar, or nothing: told in the child (a tar's first header may be a bomb too)
             _extract(path, dest, limits, _unpack_tar)
-        return _root(dest)
+        return Prepared(_root(dest))
     except SubmissionRejected:
         shutil.rmtree(dest, ignore_errors=True)  # a refused tree may hold links out: never leave it
         raise
@@ -787,7 +802,8 @@ def _answer(fd: int, timeout: float) -> str | None:
         data += chunk
 
 
-def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> None:
+def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> str:
+    """Check out `ref` (default: HEAD) of `url` into `dest`; returns its committer date."""
     if url.startswith("-"):
         _refuse(f"git source {url!r} starts with '-'")
     if ref is not None and (
@@ -832,6 +848,7 @@ def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> None:
         patterns.write_text("/*\n" + "".join(f"!{name}/\n" for name in sorted(SKIP_DIRS)))
         git("-C", str(tmp), *sparse, "checkout", "--quiet", "--detach", commit)
         _copy_tree(tmp, dest, limits)
+        return git("-C", str(tmp), "show", "--no-patch", "--format=%cI", commit)
     except FileNotFoundError as exc:
         raise GraderFault("git is not installed") from exc
     except subprocess.TimeoutExpired as exc:

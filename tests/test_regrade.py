@@ -418,3 +418,29 @@ def test_regrade_end_to_end_on_docker(tmp_path: Path, docker_client: DockerClien
     assert len(_lines(out)) == 4
     assert full.read(out / "bob" / f"full-{v1}.json").score == 75
     assert not leftovers(docker_client, runs={str(e["run_id"]) for e in _lines(out)})
+
+
+def test_a_new_submission_time_grades_that_student_again_and_nothing_is_stale(
+    tmp_path: Path, fake: FakeGrader
+) -> None:
+    """The roster's times are part of a grade's key (an extension granted later grades again),
+    never mistaken for the assignment's version."""
+    spec = write_mini(tmp_path / "spec")
+    source, out = _class(tmp_path / "class", ["alice", "bob"]), tmp_path / "out"
+    roster = tmp_path / "roster.csv"
+
+    def write(alice_time: str) -> None:
+        roster.write_text(
+            "student,path,ref,deadline,submitted_at\n"
+            f"alice,{source / 'alice'},,,{alice_time}\n"
+            f"bob,{source / 'bob'},,,2026-12-01T10:00:00+03:00\n"
+        )
+
+    write("2026-12-01T09:00:00+03:00")
+    first = run_batch(source=roster, assignment=str(spec), out=out)
+    version = assignments.load(spec).fingerprint
+    assert {regrade.fingerprint(e) for e in first.values()} == {version}
+    write("2026-12-01T08:00:00+03:00")
+    fake.graded.clear()
+    run_batch(source=roster, assignment=str(spec), out=out)  # no StaleGrades: the version is one
+    assert fake.graded == ["alice"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from grader.core import Result, Status
-from grader.output.views import cause_titles, item_output, summary
+from grader.output.views import cause_titles, item_output, late_line, summary
 
 NAME = "results.json"
 
@@ -40,6 +41,22 @@ def results(result: Result) -> dict[str, Any]:
             for item in result.items
         ],
     }
+    if result.late is not None:  # its own line, never folded into an item's points
+        data["extra_data"]["late"] = asdict(result.late)
+        # 0 of 0, not a negative score (Gradescope documents none): the top-level score, which
+        # Gradescope takes over the tests' sum, is the one with the penalty taken off
+        penalty = f": −{result.late.penalty:g} points" if result.late.penalty else ": none"
+        data["tests"].append(
+            {
+                "name": f"Late penalty{penalty}",
+                "score": 0,
+                "max_score": 0,
+                "status": "failed" if result.late.penalty else "passed",
+                "output": late_line(result),
+                "tags": ["late"],
+                "visibility": "visible",
+            }
+        )
     if result.status is not Status.NOT_GRADED:
         data["score"] = result.score  # never a score for a run the grader itself could not finish
     return data

@@ -16,11 +16,13 @@ from grader.output.views import (
     example,
     failure_groups,
     item_output,
+    late_line,
     not_run,
     reproducers,
     status_text,
     to_fix,
     top_causes,
+    work_points,
     zeroed,
 )
 
@@ -41,6 +43,8 @@ def render(result: Result) -> str:
     return templates.get_template("report.html.j2").render(
         r=result,
         status_text=status_text(result),
+        late_line=late_line(result),
+        work_points=work_points(result),
         not_run=not_run(result),
         to_fix=to_fix(result),
         item_output=item_output,

@@ -9,6 +9,7 @@ from grader.output.views import (
     cause_line,
     cause_titles,
     failure_groups,
+    late_line,
     not_run,
     not_run_line,
     reproducers,
@@ -22,6 +23,8 @@ from grader.output.views import (
 def render(result: Result) -> str:
     """A short summary for CI job pages (e.g. GitHub's $GITHUB_STEP_SUMMARY)."""
     lines = [f"## {summary(result)}", ""]
+    if (deadline := late_line(result)) is not None:
+        lines += [f"**{deadline}**" if result.late and result.late.penalty else deadline, ""]
     if result.categories:
         lines += ["| category | points |", "|---|---|"]
         lines += [f"| {c.title} | {c.points:g} / {c.max_points:g} |" for c in result.categories]

@@ -13,6 +13,7 @@ from grader.core import Result, Status
 from grader.output.views import (
     cause,
     failure_groups,
+    late_line,
     not_run,
     not_run_line,
     reproducers,
@@ -29,6 +30,9 @@ def grade(console: Console, result: Result, out: Path | None) -> None:
     console.print(f"[bold {style}]{summary(result)}[/]")
     for cat in result.categories:
         console.print(f"  {cat.title:<34} {cat.points:>6g} / {cat.max_points:g}")
+    if (deadline := late_line(result)) is not None:
+        style = "bold red" if result.late and result.late.penalty else ""
+        console.print(f"  {deadline}", style=style, markup=False, highlight=False)
     causes(console, result)
     if out is not None:
         console.print(f"report: {out / 'report.html'}   results: {out / 'results.json'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from grader import reproduce
+from grader import late, reproduce
 from grader.causes import SHOWN
 from grader.core import Cause, ItemScore, Outcome, Result, Status
 
@@ -22,7 +22,10 @@ def summary(result: Result) -> str:
     head = f"{result.assignment}: {status_text(result)}"
     if result.status is Status.NOT_GRADED:
         return f"{head}. {result.reason}"
-    text = f"{head}. Score {result.score:g}/{result.max_score:g}."
+    text = f"{head}. Score {result.score:g}/{result.max_score:g}"
+    if result.late is not None and result.late.penalty:
+        text += f" ({work_points(result):g} for the work, −{result.late.penalty:g} late penalty)"
+    text += "."
     unchecked = sum(i.max_points for i in result.items if i.not_checked)
     if unchecked:
         text += f" {unchecked:g} points not checked in {result.runtime} mode."
@@ -34,6 +37,17 @@ def summary(result: Result) -> str:
     if result.reason:
         text += f" {result.reason}"
     return text
+
+
+def work_points(result: Result) -> float:
+    """The items' points: the score before a late penalty."""
+    return round(sum(i.points for i in result.items), 2)
+
+
+def late_line(result: Result) -> str | None:
+    """The deadline, the submission time (and who says so) and the late penalty in one line;
+    None when the assignment has no late policy or nothing was graded."""
+    return late.describe(result.late, result.max_score) if result.late is not None else None
 
 
 def status_text(result: Result) -> str:
