@@ -20,7 +20,6 @@ import contextlib
 import csv
 import ctypes
 import hashlib
-import io
 import json
 import os
 import signal
@@ -41,7 +40,7 @@ from docker import DockerClient
 from grader import assignment as assignments
 from grader import config, engine, late, reference, services
 from grader import regrade as regrades
-from grader.core import GraderFault, Status, write_atomic
+from grader.core import GraderFault, Status, csv_text, write_atomic
 from grader.output import changes, full, gradescope, html, index
 from grader.submission import tree_hash
 
@@ -556,14 +555,12 @@ def write_summaries(out: Path, journal: Journal, title: str, *, version: str | N
     """grades.csv and index.html; changes.csv once a regrade happened. `version`: the
     assignment's fingerprint, grades made with another are marked stale."""
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["student", "score", "max_score", "status", "report"])
-    for e in latest:
-        writer.writerow(
-            [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
-        )
-    write_atomic(out / "grades.csv", buf.getvalue())
+    rows = [["student", "score", "max_score", "status", "report"]]
+    rows += [
+        [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
+        for e in latest
+    ]
+    write_atomic(out / "grades.csv", csv_text(rows))
     regrade = regrades.compare(journal.history, out, version)
     if regrade.compared:
         write_atomic(out / changes.NAME, changes.render(regrade.changes))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import enum
+import io
 import os
 import shlex
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,29 @@ def scrub(value: Any, seen: set[int] | None = None) -> Any:
         for i, inner in enumerate(value):
             value[i] = printable(inner) if isinstance(inner, str) else scrub(inner, seen)
     return value
+
+
+# how a spreadsheet recognises a formula: a text cell starting so is run, not shown
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) < 2 or not value.startswith(_FORMULA):
+        return value  # a lone "-" (Moodle's "no grade") runs nothing
+    try:
+        float(value)  # "-10", "+2.5": a number a spreadsheet shows as one
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def csv_text(rows: Iterable[Iterable[Any]]) -> str:
+    """Rows as CSV (RFC 4180: quotes where needed, CRLF) that no spreadsheet runs: names, file
+    names and reasons come from students, so a text cell that starts like a formula gets a
+    leading apostrophe (OWASP's advice for CSV injection); numbers stay as they are."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows([_cell(v) for v in row] for row in rows)
+    return buf.getvalue()
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from grader import assignment as assignments
 from grader import regrade
 from grader.batch import FINAL, Journal
-from grader.core import GraderFault, Result, write_atomic
+from grader.core import GraderFault, Result, csv_text, write_atomic
 from grader.output import full, views
 
 ROSTER_COLUMNS = ("student", "name", "email", "sis_id")  # and `section`, optional
@@ -125,9 +125,7 @@ def _num(value: float | None) -> str:
 
 
 def _csv(rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf).writerows(rows)  # RFC 4180: quotes where needed, "" inside, CRLF
-    return buf.getvalue()
+    return csv_text(rows)
 
 
 def read_roster(path: Path) -> list[Person]:

@@ -3,9 +3,9 @@ changed, old → new, and the rubric items whose points moved (grader.regrade co
 
 from __future__ import annotations
 
-import csv
-import io
+from typing import Any
 
+from grader.core import csv_text
 from grader.regrade import Change, fingerprint
 
 NAME = "changes.csv"
@@ -38,11 +38,9 @@ def items(change: Change) -> str:
 
 
 def render(changes: list[Change]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(HEADER)
+    rows: list[list[Any]] = [list(HEADER)]
     for c in changes:
-        writer.writerow(
+        rows.append(
             [
                 c.student,
                 number(c.old["score"]),
@@ -57,4 +55,4 @@ def render(changes: list[Change]) -> str:
                 c.new["report"],
             ]
         )
-    return buf.getvalue()
+    return csv_text(rows)

@@ -6,10 +6,9 @@ has no script of its own), never as markup.
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from grader import core
 from grader.output.html import templates
 
 if TYPE_CHECKING:
@@ -71,9 +70,7 @@ def _files(
 
 
 def csv_text(report: Report) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(
+    rows: list[list[Any]] = [
         [
             "first",
             "second",
@@ -83,9 +80,9 @@ def csv_text(report: Report) -> str:
             "second_tokens",
             "flagged",
         ]
-    )
+    ]
     for p in report.pairs:
-        writer.writerow(
+        rows.append(
             [
                 p.first,
                 p.second,
@@ -96,4 +93,4 @@ def csv_text(report: Report) -> str:
                 "yes" if p.flagged else "no",
             ]
         )
-    return buf.getvalue()
+    return core.csv_text(rows)
