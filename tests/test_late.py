@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mini_assignment import make_submission, write_mini
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -25,6 +26,7 @@ from grader.batch import Submission, discover
 from grader.bundle import bundle
 from grader.cli import app as cli
 from grader.core import GraderFault, ItemScore, Late, Result, Status
+from grader.engine import leftovers
 from grader.output import full, gradescope, html, markdown, terminal
 from grader.pipeline import grade
 
@@ -594,3 +596,38 @@ def test_the_description_names_every_case() -> None:
     assert "the push time (from the Git host) is what to trust" in late.describe(committed, 100)
     extension = _assess(DEADLINE, due=DEADLINE + timedelta(days=1))
     assert "(an extension)" in late.describe(extension, 100)
+
+
+@pytest.mark.docker
+def test_a_roster_with_times_through_a_real_batch(tmp_path: Path, docker_client: Any) -> None:
+    """The roster's times reach each `grader grade` child: a day late costs its share, an
+    extension keeps the work on time; every run's containers are gone."""
+    spec = write_mini(tmp_path / "spec")
+    with (spec / "assignment.yaml").open("a") as fh:
+        fh.write("late: {deadline: '2026-12-01T23:59:00+03:00', penalty_per_day: 10}\n")
+    source, out = tmp_path / "class", tmp_path / "out"
+    make_submission(source / "alice")
+    make_submission(source / "bob")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "student,path,ref,deadline,submitted_at\n"
+        f"alice,{source / 'alice'},,,2026-12-02T08:00:00+03:00\n"
+        f"bob,{source / 'bob'},,2026-12-03T23:59:00+03:00,2026-12-02T08:00:00+03:00\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "grader.cli", "batch", str(roster), "-a", str(spec), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    alice, bob = full.read(out / "alice" / full.NAME), full.read(out / "bob" / full.NAME)
+    assert alice.late is not None and bob.late is not None
+    assert (alice.late.days, alice.late.penalty, alice.score) == (1, 10, 90)
+    assert (alice.late.source, alice.late.extension) == ("roster", False)
+    assert (bob.late.days, bob.late.penalty, bob.score, bob.late.extension) == (0, 0, 100, True)
+    grades = (out / "grades.csv").read_text()
+    assert "alice,90," in grades and "bob,100," in grades
+    runs = {json.loads(line)["run_id"] for line in (out / "journal.jsonl").read_text().splitlines()}
+    assert not leftovers(docker_client, runs=runs)
