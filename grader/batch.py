@@ -184,20 +184,31 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []  # every line, in order: earlier grades too
+        self._last: dict[str, dict[str, Any]] = {}  # by student
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
                 except ValueError:
                     continue
-                self.entries[entry["key"]] = entry
-                self.history.append(entry)
+                self._note(entry)
 
-    def done(self, key: str, out: Path) -> bool:
-        entry = self.entries.get(key)
-        return bool(entry and entry["status"] in FINAL and (out / full.NAME).is_file())
+    def _note(self, entry: dict[str, Any]) -> None:
+        self.history.append(entry)
+        self._last[entry["student"]] = entry
+
+    def done(self, key: str, student: str, out: Path) -> bool:
+        """The student's latest grade is this key's, final, and its result is there: a student
+        back to an earlier submission (A, B, then A again) is graded again, since the folder
+        holds B's result."""
+        entry = self._last.get(student)
+        return bool(
+            entry
+            and entry["key"] == key
+            and entry["status"] in FINAL
+            and (out / full.NAME).is_file()
+        )
 
     def add(self, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,15 +216,11 @@ class Journal:
             fh.write(json.dumps(entry) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self.entries[entry["key"]] = entry
-        self.history.append(entry)
+        self._note(entry)
 
     def latest(self) -> dict[str, dict[str, Any]]:
         """The last line per student."""
-        by_student: dict[str, dict[str, Any]] = {}
-        for entry in self.history:
-            by_student[entry["student"]] = entry
-        return by_student
+        return dict(self._last)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -482,7 +489,7 @@ def run_batch(
         if sub.deadline or sub.submitted_at:  # an extension granted later grades again
             content += f"@{sub.deadline or ''}@{sub.submitted_at or ''}"  # "|" stays the separator
         key = "|".join([sub.student, content, spec.fingerprint, str(seed)])
-        if sub.student in redo or not journal.done(key, out / folders[sub.student]):
+        if sub.student in redo or not journal.done(key, sub.student, out / folders[sub.student]):
             todo.append((sub, key))
     if todo and reference.needed(spec):  # recorded alone, before any student's app starts
         reference.traces(spec, seed)

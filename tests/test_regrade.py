@@ -444,3 +444,19 @@ def test_a_new_submission_time_grades_that_student_again_and_nothing_is_stale(
     fake.graded.clear()
     run_batch(source=roster, assignment=str(spec), out=out)  # no StaleGrades: the version is one
     assert fake.graded == ["alice"]
+
+
+def test_back_to_an_earlier_submission_is_graded_again(tmp_path: Path, fake: FakeGrader) -> None:
+    """A, then B, then A again: the folder holds B's result, so A's old journal line is no grade
+    of the submission as it is now."""
+    spec = write_mini(tmp_path / "spec")
+    source, out = _class(tmp_path / "class", ["alice", "bob"]), tmp_path / "out"
+    code = source / "alice" / "app.py"
+    first = code.read_text()
+    for text in (first, "# alice, second try\n", first):
+        code.write_text(text)
+        fake.graded.clear()
+        latest = run_batch(source=source, assignment=str(spec), out=out)
+        assert "alice" in fake.graded
+    assert latest["alice"]["key"] == _lines(out)[0]["key"], "A's key again, graded again"
+    assert [e["student"] for e in _lines(out)] == ["alice", "bob", "alice", "alice"]
