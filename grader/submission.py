@@ -802,6 +802,17 @@ def _answer(fd: int, timeout: float) -> str | None:
         data += chunk
 
 
+def _commit(git: Callable[..., str], repo: Path, name: str) -> str | None:
+    """The commit `name` names in `repo`, or None."""
+    try:  # after --end-of-options nothing is an option, whatever it starts with
+        return git(
+            *("-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options"),
+            f"{name}^{{commit}}",
+        )
+    except subprocess.CalledProcessError:
+        return None
+
+
 def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> str:
     """Check out `ref` (default: HEAD) of `url` into `dest`; returns its committer date."""
     if url.startswith("-"):
@@ -831,12 +842,11 @@ def _clone(url: str, dest: Path, ref: str | None, limits: Limits) -> str:
     sparse = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"]
     try:
         git(*clone, "--", url, str(tmp))
-        try:  # after --end-of-options nothing is an option, whatever it starts with
-            commit = git(
-                *("-C", str(tmp), "rev-parse", "--verify", "--quiet", "--end-of-options"),
-                f"{'HEAD' if ref is None else ref}^{{commit}}",
-            )
-        except subprocess.CalledProcessError:
+        # a tag, a commit or the default branch as named; any other branch exists in a fresh
+        # clone as origin/<name> only
+        names = ["HEAD"] if ref is None else [ref, f"refs/remotes/origin/{ref}"]
+        commit = next(filter(None, (_commit(git, tmp, name) for name in names)), None)
+        if commit is None:
             if ref is None:
                 _refuse(f"{url} has no commit")
             _refuse(f"cannot fetch ref {ref!r} of {url}: no such branch, tag or commit")

@@ -137,6 +137,14 @@ def test_git_repository_at_a_ref(tmp_path: Path) -> None:
     assert (latest / "Dockerfile").read_text() == "FROM two\n"
     with pytest.raises(SubmissionRejected, match="cannot fetch"):
         prepare(repo, workdir=tmp_path / "w3", ref="no-such-ref")
+    # a branch other than the default one: a fresh clone has it as origin/<name> only
+    subprocess.run([*git, "switch", "-qc", "feature", "v1"], check=True)
+    (repo / "Dockerfile").write_text("FROM three\n")
+    subprocess.run([*git, "commit", "-qam", "three"], check=True)
+    subprocess.run([*git, "switch", "-q", "-"], check=True)
+    for source in (repo, f"file://{repo}"):
+        branch = prepare(source, workdir=tmp_path / f"w4-{len(str(source))}", ref="feature")
+        assert (branch / "Dockerfile").read_text() == "FROM three\n"
 
 
 def _git_repo(repo: Path, links: dict[str, str]) -> Path:
