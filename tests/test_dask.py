@@ -233,6 +233,9 @@ def test_dask_grades_equal_the_local_executors(
     assert rows["carol"]["status"] == "build_failed" and rows["eve"]["status"] == "rejected"
     assert rows["frank"]["score"] == "100" and rows["hank"]["score"] == "75"
     assert _rows(local) == rows
+    index = (remote / "index.html").read_text()
+    assert "<td>w1</td>" in index and "<td>w2</td>" in index, "which worker graded each"
+    assert "build " in index and "total " in index, "the phase timings"
     _no_leftovers(docker_client, cache)
 
 

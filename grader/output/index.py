@@ -9,6 +9,13 @@ from grader.output import full
 from grader.output.html import templates
 
 NAME = "index.html"
+PHASES = [  # (timing, shown as): a grade's main phases
+    ("build", "build"),
+    ("services_start", "services"),
+    ("app_ready", "start"),
+    ("checks", "checks"),
+    ("total", "total"),
+]
 
 
 def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
@@ -19,11 +26,15 @@ def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
     for s in scores:
         bins[min(int(s // 10), 9)] += 1
     items: dict[str, list[bool]] = {}
+    phases: dict[str, str] = {}  # student -> the grade's main phases, for a cluster's batch
     for e in entries:
         try:
             result = full.read((out / e["report"]).with_name(full.NAME))
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        phases[e["student"]] = " · ".join(
+            f"{name} {result.timings[key]:.1f} s" for key, name in PHASES if key in result.timings
+        )
         for item in result.items:
             items.setdefault(f"{item.category}: {item.title}", []).append(item.passed)
     rates = sorted(
@@ -38,4 +49,7 @@ def render(title: str, entries: list[dict[str, Any]], out: Path) -> str:
         slowest=slowest,
         graded=len(scores),
         mean=(sum(scores) / len(scores)) if scores else None,
+        # graded on a Dask cluster: which worker graded each submission, and how long each phase took
+        cluster=any("worker" in e for e in entries),
+        phases=phases,
     )
