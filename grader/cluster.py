@@ -404,7 +404,7 @@ def start_scheduler(
         str(port),
         "--dashboard-address",
         dashboard,
-        *_tls_args(tls),
+        *(["--protocol", "tls", *_tls_args(tls)] if tls else []),
     ]
     shown = socket.gethostname() if host in {"", "0.0.0.0"} else host
     address = f"{protocol}://{shown}:{port}"
