@@ -10,9 +10,9 @@ client writes them into `DIR/<student>/` and appends the journal line: it is the
 writer, and a batch started again submits only what the journal lacks.
 
 A task's key is its journal key and attempt, so one grade never runs twice at once (a second
-client asking for it shares the first one's task). Every task carries the client's assignment
-fingerprint: a worker whose copy of the assignment differs refuses the task (not graded, with
-the reason). A worker that dies mid-grade (SIGKILL, machine lost) has its task rescheduled by the
+client asking for it shares the first one's task). Every task carries the client's `versions`
+(the assignment's fingerprint, its reference solution's hash, the grader's own): a worker whose
+copy differs refuses the task (not graded, with the reason). A worker that dies mid-grade (SIGKILL, machine lost) has its task rescheduled by the
 scheduler at once; its grade child gets its parent-death signal and removes its run, and the
 worker's keeper (batch.Spares) removes what was still being created; `grader worker` reaps the
 runs of dead owners when it starts. A grade that kills `allowed-failures` + 1 workers ends "not
@@ -23,6 +23,7 @@ graded" (KilledWorker). A client that dies releases its tasks: the workers call 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
@@ -46,7 +47,7 @@ from grader.assignment import Assignment
 from grader.batch import ARCHIVES, RESULT_FILES, Spares, Submission, _grade_one
 from grader.core import GraderFault, write_atomic
 from grader.output import full
-from grader.submission import SKIP_DIRS, Limits
+from grader.submission import SKIP_DIRS, Limits, tree_hash
 
 SPECS_ENV = "API_GRADER_WORKER_SPECS"  # `grader worker --specs`: where it finds assignments by id
 ALLOWED_FAILURES = 2  # workers a grade may kill before it is given up (KilledWorker)
@@ -78,11 +79,11 @@ def _not_graded(reason: str, *, retry: bool = True) -> dict[str, Any]:
 # -- the submission as bytes ---------------------------------------------------------------------
 
 
-def pack(sub: Submission) -> tuple[str, bytes]:
+def pack(sub: Submission, limits: Limits | None = None) -> tuple[str, bytes]:
     """The file name and bytes `sub` travels as: an archive as it is, a folder as a tar of what the
     grade reads (links as links, SKIP_DIRS left out). The worker's grade checks it as it checks
     any archive. GraderFault when it cannot travel."""
-    path, limits = Path(sub.source), Limits()
+    path, limits = Path(sub.source), limits or Limits()
     if sub.ref is not None or not path.exists():
         raise GraderFault(
             "a git repository cannot travel to a Dask worker yet: give an archive or a folder"
@@ -137,6 +138,31 @@ def _assignment(task: dict[str, Any]) -> Assignment:
     return assignments.load(task["assignment"])
 
 
+@functools.cache
+def _grader_hash() -> str:
+    """The grader's own code (the package's files, caches left out): a worker must grade with the
+    same grader as the batch's machine would."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(
+        p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ):
+        digest.update(f"{path.relative_to(package)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def versions(spec: Assignment) -> dict[str, str]:
+    """What must be the same on the batch's machine and a worker: the assignment (its
+    fingerprint), its reference solution and the grader."""
+    reference_tree = tree_hash(spec.reference_dir)[:16] if spec.reference_dir else "none"
+    return {
+        "assignment": spec.fingerprint,
+        "reference solution": reference_tree,
+        "grader": _grader_hash(),
+    }
+
+
 def _called_off(worker: Any, key: str) -> bool:
     """Whether the scheduler no longer wants task `key` (its client is gone): the worker marks a
     running task it was told to forget "cancelled"."""
@@ -164,12 +190,16 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
         }
     try:
         spec = _assignment(task)
-        if spec.fingerprint != task["fingerprint"]:
+        mine = versions(spec)
+        differ = [what for what, version in task["versions"].items() if mine.get(what) != version]
+        if differ:
+            named = {"assignment": f"copy of assignment {spec.id}", "grader": "grader"}
             return {
                 "entry": _not_graded(
-                    f"worker {where} refused: its copy of assignment {spec.id} differs from the "
-                    f"batch's (fingerprint {spec.fingerprint[:12]}, the batch's "
-                    f"{task['fingerprint'][:12]}); install the same grader and specs on every worker"
+                    f"worker {where} refused: its {' and '.join(named.get(w, w) for w in differ)} "
+                    f"differs from the batch's ({', '.join(mine[w][:12] for w in differ)} there, "
+                    f"{', '.join(task['versions'][w][:12] for w in differ)} here); install the "
+                    "same grader and specs on every worker"
                 ),
                 "files": files,
             }
@@ -232,13 +262,16 @@ class DaskExecutor:
         )
         try:
             self.client = Client(scheduler, security=security, timeout=30)
-        except (OSError, TimeoutError) as exc:
-            raise GraderFault(f"no Dask scheduler answers at {scheduler}: {exc}") from exc
+        except (OSError, TimeoutError, TypeError, ValueError) as exc:  # TypeError: tls:// sans TLS
+            raise GraderFault(
+                f"no Dask scheduler answers at {scheduler} ({exc}); a tls:// scheduler needs "
+                "--tls-ca-file, --tls-cert and --tls-key"
+            ) from exc
         self.dashboard: str | None = self.client.dashboard_link
         self.common = {
             "assignment": assignment,
             "spec_id": spec.id,
-            "fingerprint": spec.fingerprint,
+            "versions": versions(spec),
             "seed": seed,
             "timeout": timeout,
             "extra": extra,
