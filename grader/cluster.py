@@ -3,8 +3,8 @@
 A worker is a machine with a Docker engine, the base images and the same grader and assignments,
 running `grader worker` (a `dask worker` with one `docker` resource per slot: it never runs more
 grades than its slots). A task is one whole grade: the submission travels as bytes (an archive as
-it is; a folder as a tar of what the grade reads) with its SHA-256, which the worker checks; the
-worker runs the same `grader grade` child as the local executor (batch._grade_one: its time
+it is; a folder as a tar, unpacked there into a folder) with its SHA-256, which the worker checks;
+the worker runs the same `grader grade` child as the local executor (batch._grade_one: its time
 limit, its run's cleanup) into a temporary folder and sends back the result files' text. The
 client writes them into `DIR/<student>/` and appends the journal line: it is the journal's only
 writer, and a batch started again submits only what the journal lacks.
@@ -28,6 +28,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import socket
 import sys
 import tarfile
@@ -49,9 +50,10 @@ from grader.core import GraderFault, write_atomic
 from grader.output import full
 from grader.submission import SKIP_DIRS, Limits, tree_hash
 
+FOLDER = "submission"  # the name a folder travels as (a tar of it)
 SPECS_ENV = "API_GRADER_WORKER_SPECS"  # `grader worker --specs`: where it finds assignments by id
 ALLOWED_FAILURES = 2  # workers a grade may kill before it is given up (KilledWorker)
-IN_FLIGHT = 64  # tasks the client keeps on the scheduler: each holds its submission's bytes
+REFILL = 2.0  # seconds between two looks at the cluster's free slots (workers come and go)
 logger = logging.getLogger("distributed.worker.grade")  # lands in the worker's own log
 
 
@@ -80,9 +82,9 @@ def _not_graded(reason: str, *, retry: bool = True) -> dict[str, Any]:
 
 
 def pack(sub: Submission, limits: Limits | None = None) -> tuple[str, bytes]:
-    """The file name and bytes `sub` travels as: an archive as it is, a folder as a tar of what the
-    grade reads (links as links, SKIP_DIRS left out). The worker's grade checks it as it checks
-    any archive. GraderFault when it cannot travel."""
+    """The name and bytes `sub` travels as: an archive as it is (`submission.<its extension>`), a
+    folder as a tar (FOLDER) of what the grade reads (files, folders and links as links;
+    SKIP_DIRS left out). GraderFault when it cannot travel."""
     path, limits = Path(sub.source), limits or Limits()
     if sub.ref is not None or not path.exists():
         raise GraderFault(
@@ -108,9 +110,30 @@ def pack(sub: Submission, limits: Limits | None = None) -> tuple[str, bytes]:
                 if info.isreg():
                     with full_path.open("rb") as fh:
                         tar.addfile(info, fh)
-                else:  # a folder, a link (as its text) or a special file the grade refuses
+                elif info.isdir() or info.issym():  # a link as its text
                     tar.addfile(info)
-    return "submission.tar", buf.getvalue()
+    return FOLDER, buf.getvalue()
+
+
+def unpack(name: str, data: bytes, dest: Path) -> Path:
+    """On the worker: the submission as the grade takes it, under `dest`. A folder is unpacked
+    into one (Python's "data" filter: nothing outside it, no devices, no owners but the grader)
+    and graded as a folder, as on the batch's machine — the same build context, so the same
+    build cache. What that filter refuses (a link out of the folder) is left to the grade, as
+    the tar, which it refuses with the reason as it would refuse the folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if name == FOLDER:
+        folder = dest / name
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(folder, filter="data")
+            return folder
+        except (tarfile.TarError, OSError):
+            shutil.rmtree(folder, ignore_errors=True)
+            name = f"{FOLDER}.tar"
+    path = dest / name
+    path.write_bytes(data)
+    return path
 
 
 # -- the worker's side ---------------------------------------------------------------------------
@@ -210,8 +233,7 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
         return {"entry": _not_graded(f"worker {where}: {exc}"), "files": files}
     logger.info("grading %s (%s)", task["student"], key)
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:
-        source = Path(tmp, task["name"])
-        source.write_bytes(task["data"])
+        source = unpack(task["name"], task["data"], Path(tmp, "in"))
         out = Path(tmp, "out")
         entry = _grade_one(
             Submission(task["student"], str(source)),
@@ -280,6 +302,8 @@ class DaskExecutor:
         self.waiting: deque[tuple[Submission, str, Path, Future[dict[str, Any]]]] = deque()
         self.sent = 0  # tasks on the scheduler now
         self.lock = threading.Lock()
+        self.closed = threading.Event()
+        threading.Thread(target=self._refill, name="grade-refill", daemon=True).start()
 
     def submit(self, sub: Submission, key: str, out: Path) -> Future[dict[str, Any]]:
         result: Future[dict[str, Any]] = Future()
@@ -289,10 +313,14 @@ class DaskExecutor:
         return result
 
     def _send(self) -> None:
-        """Send waiting grades while fewer than IN_FLIGHT are on the scheduler."""
+        """Send waiting grades while the cluster has more grade slots than tasks. Dask assigns a
+        task with resource restrictions to a worker as soon as it gets it (it queues only
+        unrestricted tasks): a deeper queue would tie grades to a busy worker while another one
+        idles, and hold every waiting submission's bytes on the scheduler."""
+        slots = self._slots()
         while True:
             with self.lock:
-                if not self.waiting or self.sent >= IN_FLIGHT:
+                if not self.waiting or self.sent >= max(1, slots):
                     return
                 sub, key, out, result = self.waiting.popleft()
                 self.sent += 1
@@ -323,6 +351,20 @@ class DaskExecutor:
                 lambda fut, out=out, result=result: self._land(fut, out, result)
             )
 
+    def _slots(self) -> int:
+        """The grade slots (`docker` resources) of the workers connected now."""
+        try:
+            workers = self.client.scheduler_info()["workers"].values()
+        except Exception:  # the scheduler is not answering now: the next look will tell
+            return 0
+        return sum(int(w.get("resources", {}).get("docker", 0)) for w in workers)
+
+    def _refill(self) -> None:
+        """Workers that join (or free slots not yet noticed) get grades without waiting for one
+        to end."""
+        while not self.closed.wait(REFILL):
+            self._send()
+
     def _land(self, remote: Any, out: Path, result: Future[dict[str, Any]]) -> None:
         """A task ended: its files into `out` (full.json last: what the journal checks), then its
         entry to the batch. Runs in Dask's callback thread, one task at a time."""
@@ -351,6 +393,7 @@ class DaskExecutor:
         self._send()
 
     def close(self) -> None:
+        self.closed.set()
         with self.lock:
             waiting, self.waiting = list(self.waiting), deque()
         for *_, result in waiting:

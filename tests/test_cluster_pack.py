@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from grader.batch import Submission
-from grader.cluster import pack
+from grader.cluster import FOLDER, pack, unpack
 from grader.core import GraderFault
-from grader.submission import Limits, prepare, tree_hash
+from grader.submission import Limits, SubmissionRejected, prepare, tree_hash
 
 
 def test_a_folder_travels_as_a_tar_the_grade_reads_as_the_folder(tmp_path: Path) -> None:
@@ -26,23 +26,37 @@ def test_a_folder_travels_as_a_tar_the_grade_reads_as_the_folder(tmp_path: Path)
     (folder / ".git").mkdir()
     (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     name, data = pack(Submission("alice", str(folder)))
-    assert name == "submission.tar"
+    assert name == FOLDER
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert set(members) == {"app", "app/main.py", "Dockerfile", "run.sh", "link.py"}
     assert members["link.py"].issym() and members["link.py"].linkname == "app/main.py"
-    sent = tmp_path / name
-    sent.write_bytes(data)
-    # the worker's grade prepares the tar as it would the folder: the same tree, the same hash
+    # unpacked on the worker into a folder the grade prepares as it would the student's own
+    there = unpack(name, data, tmp_path / "worker")
+    assert there.is_dir() and os.readlink(there / "link.py") == "app/main.py"
+    assert os.stat(there / "run.sh").st_mode & 0o111
     here = prepare(folder, workdir=tmp_path / "here")
-    there = prepare(sent, workdir=tmp_path / "there")
-    assert tree_hash(there) == tree_hash(here)
+    assert tree_hash(prepare(there, workdir=tmp_path / "there")) == tree_hash(here)
+
+
+def test_a_folder_the_unpacking_refuses_goes_to_the_grade_as_a_tar(tmp_path: Path) -> None:
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    os.symlink("/etc/passwd", folder / "passwd")
+    name, data = pack(Submission("mallory", str(folder)))
+    there = unpack(name, data, tmp_path / "worker")
+    assert there.name == "submission.tar" and there.read_bytes() == data
+    with pytest.raises(SubmissionRejected, match="link"):
+        prepare(there, workdir=tmp_path / "graded")
 
 
 def test_an_archive_travels_as_it_is(tmp_path: Path) -> None:
     archive = tmp_path / "bob.tar.gz"
     archive.write_bytes(b"not really a tar, checked by the worker's grade")
-    assert pack(Submission("bob", str(archive))) == ("submission.tar.gz", archive.read_bytes())
+    name, data = pack(Submission("bob", str(archive)))
+    assert (name, data) == ("submission.tar.gz", archive.read_bytes())
+    assert unpack(name, data, tmp_path / "worker").read_bytes() == data
 
 
 def test_what_cannot_travel_is_a_grader_fault(tmp_path: Path) -> None:
