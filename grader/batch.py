@@ -554,6 +554,7 @@ def run_batch(
         if progress:
             progress(done, failed, len(todo), len(subs))
         attempts: dict[str, int] = {}
+        seen: dict[Path, index.Seen] = {}  # the reports the index has read
         running: dict[Future[dict[str, Any]], tuple[Submission, str]] = {}
 
         def submit(sub: Submission, key: str) -> None:
@@ -582,10 +583,10 @@ def run_batch(
                 )
                 done += 1
                 failed += entry["status"] != "graded"
-                write_summaries(out, journal, spec.title)
+                write_summaries(out, journal, spec.title, seen)
                 if progress:
                     progress(done, failed, len(subs) - done, len(subs))
-    write_summaries(out, journal, spec.title)
+    write_summaries(out, journal, spec.title, seen)
     return journal.latest()
 
 
@@ -593,7 +594,11 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def write_summaries(out: Path, journal: Journal, title: str) -> None:
+def write_summaries(
+    out: Path, journal: Journal, title: str, cache: dict[Path, index.Seen] | None = None
+) -> None:
+    """grades.csv and index.html from the journal (`cache`: the reports already read, kept by
+    the caller between calls)."""
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -603,4 +608,4 @@ def write_summaries(out: Path, journal: Journal, title: str) -> None:
             [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
         )
     write_atomic(out / "grades.csv", buf.getvalue())
-    write_atomic(out / index.NAME, index.render(title, latest, out))
+    write_atomic(out / index.NAME, index.render(title, latest, out, cache))
