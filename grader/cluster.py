@@ -303,6 +303,7 @@ class DaskExecutor:
         self.sent = 0  # tasks on the scheduler now
         self.lock = threading.Lock()
         self.closed = threading.Event()
+        self.slots = self._slots()  # looked at again every REFILL seconds
         threading.Thread(target=self._refill, name="grade-refill", daemon=True).start()
 
     def submit(self, sub: Submission, key: str, out: Path) -> Future[dict[str, Any]]:
@@ -317,10 +318,9 @@ class DaskExecutor:
         task with resource restrictions to a worker as soon as it gets it (it queues only
         unrestricted tasks): a deeper queue would tie grades to a busy worker while another one
         idles, and hold every waiting submission's bytes on the scheduler."""
-        slots = self._slots()
         while True:
             with self.lock:
-                if not self.waiting or self.sent >= max(1, slots):
+                if not self.waiting or self.sent >= max(1, self.slots):
                     return
                 sub, key, out, result = self.waiting.popleft()
                 self.sent += 1
@@ -360,9 +360,9 @@ class DaskExecutor:
         return sum(int(w.get("resources", {}).get("docker", 0)) for w in workers)
 
     def _refill(self) -> None:
-        """Workers that join (or free slots not yet noticed) get grades without waiting for one
-        to end."""
+        """Workers that join get grades without waiting for one to end."""
         while not self.closed.wait(REFILL):
+            self.slots = self._slots()
             self._send()
 
     def _land(self, remote: Any, out: Path, result: Future[dict[str, Any]]) -> None:
@@ -380,7 +380,8 @@ class DaskExecutor:
         except KilledWorker as exc:
             entry = _not_graded(
                 f"the grade ended the worker that ran it, {exc.allowed_failures + 1} times "
-                f"(last {exc.last_worker.address}): too much memory, or a crash of the grader",
+                f"(last {getattr(exc.last_worker, 'address', exc.last_worker)}): too much memory, "
+                "or a crash of the grader",
                 retry=False,
             )
         except Exception as exc:  # the task failed or was lost: never a score
