@@ -335,3 +335,35 @@ def test_a_worker_with_another_copy_of_the_assignment_refuses(
     assert entry["status"] == "not_graded" and entry["score"] is None
     assert "w-odd refused" in entry["reason"] and "differs" in entry["reason"], entry["reason"]
     assert _rows(out)["alice"]["score"] == ""
+
+
+def test_a_grade_that_keeps_killing_its_worker_ends_not_graded(
+    mini: Path, tmp_path: Path, cache: Path, docker_client: DockerClient
+) -> None:
+    make_submission(tmp_path / "class" / "dave", mode="no-health")  # waits out its start deadline
+    out = tmp_path / "out"
+    with _cluster(tmp_path / "procs", cache) as lost:
+        batch = subprocess.Popen(
+            _batch(tmp_path / "class", mini, out, lost.address, lost.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=lost.env,
+            cwd=ROOT,
+        )
+        try:
+            for i in range(3):  # `grader scheduler` allows a grade two dead workers
+                lost.worker(f"w-lost{i}")
+                _wait(
+                    f"the grade on w-lost{i}",
+                    lambda i=i: "INFO - grading " in lost.log(f"w-lost{i}"),
+                )
+                lost.kill(f"w-lost{i}")
+            assert batch.wait(timeout=120) == 2
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                batch.kill()
+    (entry,) = _journal(out)
+    assert entry["status"] == "not_graded" and entry["score"] is None
+    assert "ended the worker that ran it, 3 times" in entry["reason"], entry["reason"]
+    assert _rows(out)["dave"]["score"] == ""
+    _no_leftovers(docker_client, cache)
