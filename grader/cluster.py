@@ -3,9 +3,10 @@
 A worker is a machine with a Docker engine, the base images and the same grader and assignments,
 running `grader worker` (a `dask worker` with one `docker` resource per slot: it never runs more
 grades than its slots). A task is one whole grade: the submission travels as bytes (an archive as
-it is; a folder as a tar, unpacked there into a folder) with its SHA-256, which the worker checks;
-the worker runs the same `grader grade` child as the local executor (batch._grade_one: its time
-limit, its run's cleanup) into a temporary folder and sends back the result files' text. The
+it is; a folder as a tar, unpacked there into a folder; a git URL as itself) with its SHA-256,
+which the worker checks; the worker runs the same `grader grade` child as the local executor
+(batch._grade_one: its time limit, its run's cleanup) into a temporary folder and sends back the
+result files' text. The
 client writes them into `DIR/<student>/` and appends the journal line: it is the journal's only
 writer, and a batch started again submits only what the journal lacks.
 
@@ -26,6 +27,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -48,9 +50,10 @@ from grader.assignment import Assignment
 from grader.batch import ARCHIVES, RESULT_FILES, Spares, Submission, _grade_one
 from grader.core import GraderFault, write_atomic
 from grader.output import full
-from grader.submission import SKIP_DIRS, Limits, tree_hash
+from grader.submission import SKIP_DIRS, Limits, is_git_url, tree_hash
 
 FOLDER = "submission"  # the name a folder travels as (a tar of it)
+GIT = "git"  # the name a git URL travels as (its URL and ref)
 SPECS_ENV = "API_GRADER_WORKER_SPECS"  # `grader worker --specs`: where it finds assignments by id
 ALLOWED_FAILURES = 2  # workers a grade may kill before it is given up (KilledWorker)
 REFILL = 2.0  # seconds between two looks at the cluster's free slots (workers come and go)
@@ -84,12 +87,18 @@ def _not_graded(reason: str, *, retry: bool = True) -> dict[str, Any]:
 def pack(sub: Submission, limits: Limits | None = None) -> tuple[str, bytes]:
     """The name and bytes `sub` travels as: an archive as it is (`submission.<its extension>`), a
     folder as a tar (FOLDER) of what the grade reads (files, folders and links as links;
-    SKIP_DIRS left out). GraderFault when it cannot travel."""
+    SKIP_DIRS left out), a git URL as its URL and ref (GIT: the worker's grade clones it, as
+    `grader grade` does). GraderFault when it cannot travel."""
+    if is_git_url(sub.source):
+        return GIT, json.dumps({"url": sub.source, "ref": sub.ref}).encode()
     path, limits = Path(sub.source), limits or Limits()
-    if sub.ref is not None or not path.exists():
+    if sub.ref is not None:
         raise GraderFault(
-            "a git repository cannot travel to a Dask worker yet: give an archive or a folder"
+            "a local git repository with a ref cannot travel to a Dask worker: give its URL, "
+            "or an archive or a folder of the ref checked out"
         )
+    if not path.exists():
+        raise GraderFault(f"submission not found: {sub.source}")
     if path.is_file():
         if path.stat().st_size > limits.max_bytes:
             raise GraderFault(f"{path.name} is larger than {limits.max_bytes // 2**20} MB")
@@ -233,10 +242,16 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
         return {"entry": _not_graded(f"worker {where}: {exc}"), "files": files}
     logger.info("grading %s (%s)", task["student"], key)
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:
-        source = unpack(task["name"], task["data"], Path(tmp, "in"))
+        if task["name"] == GIT:
+            remote = json.loads(task["data"])
+            sub = Submission(task["student"], remote["url"], remote["ref"])
+        else:
+            sub = Submission(
+                task["student"], str(unpack(task["name"], task["data"], Path(tmp, "in")))
+            )
         out = Path(tmp, "out")
         entry = _grade_one(
-            Submission(task["student"], str(source)),
+            sub,
             out,
             str(spec.dir),
             task["seed"],

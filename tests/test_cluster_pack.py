@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import Submission
-from grader.cluster import FOLDER, pack, unpack
+from grader.cluster import FOLDER, GIT, pack, unpack
 from grader.core import GraderFault
 from grader.submission import Limits, SubmissionRejected, prepare, tree_hash
 
@@ -59,9 +60,16 @@ def test_an_archive_travels_as_it_is(tmp_path: Path) -> None:
     assert unpack(name, data, tmp_path / "worker").read_bytes() == data
 
 
+def test_a_git_url_travels_as_its_url_and_ref() -> None:
+    name, data = pack(Submission("carol", "file:///srv/git/carol.git", "v1"))
+    assert name == GIT and json.loads(data) == {"url": "file:///srv/git/carol.git", "ref": "v1"}
+
+
 def test_what_cannot_travel_is_a_grader_fault(tmp_path: Path) -> None:
-    with pytest.raises(GraderFault, match="git"):
-        pack(Submission("carol", "https://example.invalid/carol.git"))
+    with pytest.raises(GraderFault, match="git repository with a ref"):
+        pack(Submission("carol", str(tmp_path), "main"))
+    with pytest.raises(GraderFault, match="not found"):
+        pack(Submission("carol", str(tmp_path / "nowhere")))
     big = tmp_path / "dave"
     big.mkdir()
     (big / "blob").write_bytes(b"x" * 1024)

@@ -30,7 +30,14 @@ from grader.engine import leftovers
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDENTS = ["alice", "bob", "carol", "dave", "eve", "frank", "gina", "hank", "ivan"]
+GIT_ENV = {  # a commit needs a name, whatever the machine's git configuration
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Judy",
+    "GIT_AUTHOR_EMAIL": "judy@example.invalid",
+    "GIT_COMMITTER_NAME": "Judy",
+    "GIT_COMMITTER_EMAIL": "judy@example.invalid",
+}
+STUDENTS = ["alice", "bob", "carol", "dave", "eve", "frank", "gina", "hank", "ivan", "judy"]
 
 
 def _free_port() -> int:
@@ -141,13 +148,14 @@ def cluster(
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Nine submissions: folders, a zip and a tar.gz; passing, failing, not building, not
-    starting, rejected."""
+    """A roster of ten submissions: folders, a zip, a tar.gz and a git URL; passing, failing, not
+    building, not starting, rejected."""
     root = tmp_path_factory.mktemp("class")
     make_submission(root / "alice")
     make_submission(root / "bob", mode="wrong")
     make_submission(root / "carol", dockerfile_extra="RUN exit 3\n")
     make_submission(root / "dave", mode="no-health")
+    archives = {"eve": ".zip", "frank": ".zip", "hank": ".tar.gz"}
     with zipfile.ZipFile(root / "eve.zip", "w") as zf:
         zf.writestr("Dockerfile", "FROM python:3.11-slim\n")
         zf.writestr("../escape.txt", "x")
@@ -160,7 +168,15 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with tarfile.open(root / "hank.tar.gz", "w:gz") as tf:
         tf.add(hank, "hank")
     make_submission(root / "ivan")
-    return root
+    judy = make_submission(root.parent / "judy-src", mode="wrong")  # a git repository by URL
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "hw"]):
+        subprocess.run(["git", *args], cwd=judy, check=True, env=GIT_ENV)
+    roster = root.parent / "roster.csv"
+    lines = [f"{s},{root.name}/{s}" for s in STUDENTS if (root / s).is_dir()]
+    lines += [f"{s},{root.name}/{s}{ext}" for s, ext in archives.items()]
+    lines += [f"judy,file://{judy},main"]
+    roster.write_text("student,path_or_url,ref\n" + "\n".join(lines) + "\n")
+    return roster
 
 
 def _batch(
@@ -232,6 +248,7 @@ def test_dask_grades_equal_the_local_executors(
     assert rows["alice"]["score"] == "100" and rows["bob"]["score"] == "75"
     assert rows["carol"]["status"] == "build_failed" and rows["eve"]["status"] == "rejected"
     assert rows["frank"]["score"] == "100" and rows["hank"]["score"] == "75"
+    assert rows["judy"]["score"] == "75"
     assert _rows(local) == rows
     index = (remote / "index.html").read_text()
     assert "<td>w1</td>" in index and "<td>w2</td>" in index, "which worker graded each"
