@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from docker import DockerClient
 
@@ -43,6 +43,9 @@ from grader import regrade as regrades
 from grader.core import GraderFault, Status, csv_text, write_atomic
 from grader.output import changes, full, gradescope, html, index
 from grader.submission import tree_hash
+
+if TYPE_CHECKING:
+    from grader.cluster import Tls
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 RESULT_FILES = (gradescope.NAME, full.NAME, html.NAME)  # what one `grader grade` writes
@@ -238,7 +241,11 @@ def _grade_one(
     extra: list[str],
     client: DockerClient | None,
     spares: Spares | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
+    """Grade `sub` into `out` with a `grader grade` child. `stop`, asked every second: whether
+    the grade is no longer wanted (a Dask task whose batch is gone): the child is interrupted
+    (it removes its run) and the result is "not graded"."""
     # a spare's run id (the child takes over the network and Postgres started for it), else a new
     # one: either way the keeper knows it
     run_id = spares.take() if spares else uuid.uuid4().hex[:12]
@@ -268,17 +275,7 @@ def _grade_one(
         (out / name).unlink(missing_ok=True)
     begin = time.monotonic()
     try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            preexec_fn=_die_with_parent,
-        )
-        code, err = done.returncode, done.stderr
-    except subprocess.TimeoutExpired:
-        code, err = 2, f"the grader took longer than {timeout:.0f} s"
+        code, err = _wait_child(cmd, timeout, stop)
     finally:
         if client is not None:  # the child is gone: whatever its run left (killed: everything) goes
             engine.cleanup(client, run_id)  # never raises: what it cannot remove, a reaper will
@@ -311,6 +308,40 @@ def _grade_one(
         "seconds": seconds,
         "run_id": run_id,
     }
+
+
+STOP_GRACE = 30.0  # seconds an interrupted child may take to remove its run
+
+
+def _wait_child(cmd: list[str], timeout: float, stop: Callable[[], bool] | None) -> tuple[int, str]:
+    """Run a grade child to its end, its time limit (killed) or `stop` (interrupted): its exit
+    code and standard error."""
+    child = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, err = child.communicate(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            return child.returncode, err
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() >= deadline:
+            child.kill()
+            child.communicate()
+            return 2, f"the grader took longer than {timeout:.0f} s"
+        if stop is not None and stop():
+            child.terminate()  # SIGTERM: the grade removes its own run on the way out
+            try:
+                child.communicate(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+            return 2, "the grade was called off: the batch that asked for it is gone"
 
 
 class Spares:
@@ -451,6 +482,61 @@ def _engine() -> DockerClient | None:
     return client
 
 
+class Executor(Protocol):
+    """Where the grades run: `submit` starts grading `sub` into its folder `out` and returns the
+    future of its entry (status, reason, score, max_score, seconds, run_id; `retry` False when
+    trying again is pointless), its result files already in `out`. `close` waits for the grades
+    running, or calls them off when interrupted."""
+
+    dashboard: str | None  # where to watch the grades, if anywhere
+
+    def submit(self, sub: Submission, key: str, out: Path) -> Future[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """`jobs` `grader grade` children at once on this machine, with warm spares (the default)."""
+
+    dashboard: str | None = None
+
+    def __init__(
+        self,
+        *,
+        client: DockerClient | None,
+        jobs: int,
+        warm: bool,
+        assignment: str,
+        seed: int,
+        timeout: float,
+        extra: list[str],
+    ) -> None:
+        self.client, self.assignment, self.seed = client, assignment, seed
+        self.timeout, self.extra = timeout, extra
+        self.spares = Spares(client, max(1, jobs), warm=warm) if client is not None else None
+        self.pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+
+    def submit(self, sub: Submission, key: str, out: Path) -> Future[dict[str, Any]]:
+        if self.spares is not None:
+            self.spares.expect()
+        return self.pool.submit(
+            _grade_one,
+            sub,
+            out,
+            self.assignment,
+            self.seed,
+            self.timeout,
+            self.extra,
+            self.client,
+            self.spares,
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        if self.spares is not None:  # after the pool: no child is left to take one
+            self.spares.close()
+
+
 def run_batch(
     *,
     source: Path,
@@ -462,11 +548,21 @@ def run_batch(
     retries: int = 1,
     timeout: float = 1200.0,
     extra: list[str] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    tls: Tls | None = None,
     progress: Callable[[int, int, int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Grade every submission of `source` into `out/<student>/`; returns the latest entry per
     student. Grades made with an earlier version of the assignment (grader.regrade) are redone
-    when `regrade`, else nothing is graded (StaleGrades)."""
+    when `regrade`, else nothing is graded (StaleGrades). `executor`: "local" (`jobs` at once
+    here) or "dask" (on the workers of the Dask `scheduler`, see grader.cluster). `notice` is told
+    where to watch the grades."""
+    if executor not in {"local", "dask"}:
+        raise GraderFault(f"unknown executor {executor!r}: local or dask")
+    if executor == "dask" and not scheduler:
+        raise GraderFault("the dask executor needs a scheduler's address (--scheduler)")
     config.configure()  # the reference may be recorded here, in this process
     spec = assignments.load(assignment)
     subs = discover(source)
@@ -482,7 +578,6 @@ def run_batch(
         raise regrades.StaleGrades(stale, len(subs))
     regrades.keep_previous(out, stale)
     redo = {e["student"] for e in stale}
-    client = _engine()  # only runs whose grader is gone: never a grade running beside this batch
     todo: list[tuple[Submission, str]] = []
     for sub in subs:
         content = sub.content_hash()
@@ -491,38 +586,49 @@ def run_batch(
         key = "|".join([sub.student, content, spec.fingerprint, str(seed)])
         if sub.student in redo or not journal.done(key, sub.student, out / folders[sub.student]):
             todo.append((sub, key))
-    if todo and reference.needed(spec):  # recorded alone, before any student's app starts
-        reference.traces(spec, seed)
     done = len(subs) - len(todo)
     failed = 0
-    if progress:
-        progress(done, failed, len(todo), len(subs))
-    attempts: dict[str, int] = {}
-    spares = (
-        Spares(client, max(1, jobs), warm=spec.services.postgres) if client is not None else None
-    )
     with contextlib.ExitStack() as stack:
-        if spares is not None:
-            stack.callback(spares.close)  # after the pool: no child is left to take one
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, jobs)))
+        pool: Executor
+        if executor == "dask":
+            from grader import cluster
+
+            assert scheduler is not None
+            pool = cluster.DaskExecutor(
+                scheduler=scheduler,
+                assignment=assignment,
+                spec=spec,
+                seed=seed,
+                timeout=timeout,
+                extra=extra or [],
+                tls=tls,
+            )
+        else:
+            # only runs whose grader is gone: never a grade running beside this batch
+            client = _engine()
+            if todo and reference.needed(spec):  # recorded alone, before any student's app starts
+                reference.traces(spec, seed)
+            pool = LocalExecutor(
+                client=client,
+                jobs=jobs,
+                warm=spec.services.postgres,
+                assignment=str(spec.dir),
+                seed=seed,
+                timeout=timeout,
+                extra=extra or [],
+            )
+        stack.callback(pool.close)
+        if notice and pool.dashboard:
+            notice(pool.dashboard)
+        if progress:
+            progress(done, failed, len(todo), len(subs))
+        attempts: dict[str, int] = {}
+        seen: dict[Path, index.Seen] = {}  # the reports the index has read
         running: dict[Future[dict[str, Any]], tuple[Submission, str]] = {}
 
         def submit(sub: Submission, key: str) -> None:
             attempts[key] = attempts.get(key, 0) + 1
-            if spares is not None:
-                spares.expect()
-            fut = pool.submit(
-                _grade_one,
-                sub,
-                out / folders[sub.student],
-                str(spec.dir),
-                seed,
-                timeout,
-                extra or [],
-                client,
-                spares,
-            )
-            running[fut] = (sub, key)
+            running[pool.submit(sub, key, out / folders[sub.student])] = (sub, key)
 
         for sub, key in todo:
             submit(sub, key)
@@ -531,7 +637,8 @@ def run_batch(
             for fut in finished:
                 sub, key = running.pop(fut)
                 entry = fut.result()
-                if entry["status"] == "not_graded" and attempts[key] <= retries:
+                retry = entry.pop("retry", True)
+                if entry["status"] == "not_graded" and retry and attempts[key] <= retries:
                     submit(sub, key)  # a grader fault: try again, never a 0
                     continue
                 journal.add(
@@ -547,10 +654,10 @@ def run_batch(
                 )
                 done += 1
                 failed += entry["status"] != "graded"
-                write_summaries(out, journal, spec.title, version=spec.fingerprint)
+                write_summaries(out, journal, spec.title, seen, version=spec.fingerprint)
                 if progress:
                     progress(done, failed, len(subs) - done, len(subs))
-    write_summaries(out, journal, spec.title, version=spec.fingerprint)
+    write_summaries(out, journal, spec.title, seen, version=spec.fingerprint)
     return journal.latest()
 
 
@@ -558,9 +665,17 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def write_summaries(out: Path, journal: Journal, title: str, *, version: str | None = None) -> None:
-    """grades.csv and index.html; changes.csv once a regrade happened. `version`: the
-    assignment's fingerprint, grades made with another are marked stale."""
+def write_summaries(
+    out: Path,
+    journal: Journal,
+    title: str,
+    cache: dict[Path, index.Seen] | None = None,
+    *,
+    version: str | None = None,
+) -> None:
+    """grades.csv and index.html from the journal; changes.csv once a regrade happened. `cache`:
+    the reports already read, kept by the caller between calls; `version`: the assignment's
+    fingerprint, grades made with another are marked stale."""
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
     rows = [["student", "score", "max_score", "status", "report"]]
     rows += [
@@ -571,4 +686,4 @@ def write_summaries(out: Path, journal: Journal, title: str, *, version: str | N
     regrade = regrades.compare(journal.history, out, version)
     if regrade.compared:
         write_atomic(out / changes.NAME, changes.render(regrade.changes))
-    write_atomic(out / index.NAME, index.render(title, latest, out, regrade))
+    write_atomic(out / index.NAME, index.render(title, latest, out, regrade, cache))

@@ -8,7 +8,7 @@ import inspect
 import re
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.console import Console
 from grader import config
 from grader.core import GraderFault, Result, Status
 from grader.submission import SELF_CHECK_DIR
+
+if TYPE_CHECKING:
+    from grader.cluster import Tls
 
 app = typer.Typer(
     add_completion=False,
@@ -64,6 +67,28 @@ class ApiDefault:
     def __str__(self) -> str:
         value = self.value()
         return "" if value is None else str(value)  # typer's "[default: …]"; "": none shown
+
+
+class Executor(enum.StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+TlsCaOpt = Annotated[Path | None, typer.Option(help="TLS: the CA certificate(s) (PEM)")]
+TlsCertOpt = Annotated[Path | None, typer.Option(help="TLS: this process's certificate (PEM)")]
+TlsKeyOpt = Annotated[Path | None, typer.Option(help="TLS: this process's private key (PEM)")]
+
+
+def _tls(ca_file: Path | None, cert: Path | None, key: Path | None) -> Tls | None:
+    """Mutual TLS to the cluster: all three files, or none."""
+    from grader.cluster import Tls
+
+    given = [f for f in (ca_file, cert, key) if f is not None]
+    if not given:
+        return None
+    if ca_file is None or cert is None or key is None:
+        raise GraderFault("TLS needs all three of --tls-ca-file, --tls-cert and --tls-key")
+    return Tls(ca_file, cert, key)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
@@ -389,6 +414,23 @@ def batch(
             default_factory=ApiDefault(BATCH, "regrade"),
         ),
     ],
+    executor: Annotated[
+        Executor | None,
+        typer.Option(
+            help="local (--jobs here) or dask (on the workers of --scheduler)",
+            default_factory=ApiDefault(BATCH, "executor"),
+        ),
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="The Dask scheduler's address, e.g. tcp://HOST:8786",
+            default_factory=ApiDefault(BATCH, "scheduler"),
+        ),
+    ],
+    tls_ca_file: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
     from rich.markup import escape
@@ -425,10 +467,14 @@ def batch(
                 source=source,
                 assignment=assignment,
                 out=out,
-                **_given(jobs=jobs, seed=seed, regrade=regrade),
+                **_given(
+                    jobs=jobs, seed=seed, regrade=regrade, executor=executor, scheduler=scheduler
+                ),
                 extra=["--build-timeout", str(build_timeout), "--deadline", str(deadline)],
                 timeout=build_timeout + deadline + 300,  # + services, start, cleanup
+                tls=_tls(tls_ca_file, tls_cert, tls_key),
                 progress=progress,
+                notice=lambda url: console.print(f"Dask dashboard: {url}"),
             )
         except StaleGrades as exc:  # the instructor's choice to make: a usage error
             console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
@@ -591,6 +637,59 @@ def _similar(**kwargs: Any) -> None:
         console.print(
             f"not compared: {', '.join(sorted(report.skipped))}", style="yellow", markup=False
         )
+
+
+@app.command()
+def worker(
+    *,
+    scheduler: Annotated[str, typer.Option(help="The Dask scheduler's address, tcp://HOST:8786")],
+    slots: Annotated[int, typer.Option(help="Grades at once on this machine")] = 1,
+    name: Annotated[
+        str | None, typer.Option(help="This worker's name (default: its address)")
+    ] = None,
+    specs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Find assignments by id in this folder (default: as the batch names them)"
+        ),
+    ] = None,
+    tls_ca_file: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
+    """Grade a cluster's tasks on this machine's Docker engine (a `dask worker`)."""
+    from grader.cluster import start_worker
+
+    start_worker(
+        scheduler=scheduler,
+        slots=slots,
+        name=name,
+        specs=specs,
+        tls=_tls(tls_ca_file, tls_cert, tls_key),
+        show=console.print,
+    )
+
+
+@app.command()
+def scheduler(
+    *,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port for workers and batches")] = 8786,
+    dashboard_address: Annotated[str, typer.Option(help="The dashboard's [host]:port")] = ":8787",
+    tls_ca_file: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
+    """The cluster's scheduler (a `dask scheduler`) for `grader batch --executor dask`."""
+    from grader.cluster import start_scheduler
+
+    start_scheduler(
+        host=host,
+        port=port,
+        dashboard=dashboard_address,
+        tls=_tls(tls_ca_file, tls_cert, tls_key),
+        show=console.print,
+    )
 
 
 @app.command()

@@ -161,6 +161,11 @@ def prepare_source(
         raise
 
 
+def is_git_url(source: str) -> bool:
+    """Whether `source` names a git repository to clone rather than a path."""
+    return bool(_GIT_URL.match(source))
+
+
 def tree_hash(root: Path) -> str:
     """A content hash of a prepared tree (names, modes and bytes), stable across copies.
 

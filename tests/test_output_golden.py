@@ -60,6 +60,26 @@ def test_class_index_is_what_it_was(tmp_path: Path) -> None:
     )
 
 
+def test_the_class_index_reads_a_report_again_only_once_it_changed(tmp_path: Path) -> None:
+    entries = json.loads((GOLDEN / "expected" / "entries.json").read_text())
+    for path in RESULTS:
+        (tmp_path / path.stem).mkdir()
+        shutil.copy(path, tmp_path / path.stem / "full.json")
+    cache: dict[Path, index.Seen] = {}
+    first = index.render("Golden class", entries, tmp_path, cache)
+    assert first == (GOLDEN / "expected" / "index.html").read_text()
+    assert index.render("Golden class", entries, tmp_path, cache) == first
+    changed = (tmp_path / entries[0]["report"]).with_name("full.json")
+    data = json.loads(changed.read_text())
+    for item in data["items"]:
+        item["title"] += " (renamed)"
+    changed.write_text(json.dumps(data))
+    assert index.render("Golden class", entries, tmp_path, cache) == index.render(
+        "Golden class", entries, tmp_path
+    ), "the changed report is read again"
+    assert index.render("Golden class", entries, tmp_path, cache) != first
+
+
 @pytest.mark.parametrize("path", RESULTS, ids=[p.stem for p in RESULTS])
 def test_a_result_read_back_is_the_result(path: Path) -> None:
     """Result.from_dict inverts to_dict: every nested type, enum and link comes back."""
