@@ -232,11 +232,11 @@ def test_the_roster_times_go_to_the_grade_command(
 ) -> None:
     commands: list[list[str]] = []
 
-    def run(cmd: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+    def run(cmd: list[str], *_: Any) -> tuple[int, str]:
         commands.append(cmd)
-        return subprocess.CompletedProcess(cmd, 2, "", "stopped here")
+        return 2, "stopped here"
 
-    monkeypatch.setattr(batch.subprocess, "run", run)
+    monkeypatch.setattr(batch, "_wait_child", run)
     sub = Submission("ann", "subs/ann", None, "2026-12-04T23:59:00+03:00", "2026-12-02T10:00Z")
     batch._grade_one(sub, tmp_path / "ann", "spec", 0, 60, [], None)
     batch._grade_one(Submission("bob", "subs/bob"), tmp_path / "bob", "spec", 0, 60, [], None)

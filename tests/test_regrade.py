@@ -458,5 +458,6 @@ def test_back_to_an_earlier_submission_is_graded_again(tmp_path: Path, fake: Fak
         fake.graded.clear()
         latest = run_batch(source=source, assignment=str(spec), out=out)
         assert "alice" in fake.graded
-    assert latest["alice"]["key"] == _lines(out)[0]["key"], "A's key again, graded again"
-    assert [e["student"] for e in _lines(out)] == ["alice", "bob", "alice", "alice"]
+    alice = [e["key"] for e in _lines(out) if e["student"] == "alice"]
+    assert len(alice) == 3 and alice[0] == alice[2] != alice[1], "A's key again, graded again"
+    assert latest["alice"]["key"] == alice[0]
