@@ -287,10 +287,12 @@ def _grade_one(
         status, reason = str(result.status), result.reason
         score = None if result.status is Status.NOT_GRADED else result.score  # never a score
         max_score = sum(i.max_points for i in result.items) or None
+        penalty = result.late.penalty if result.late and score is not None else None
     except (OSError, ValueError, KeyError, TypeError):
-        status, reason, score, max_score = (
+        status, reason, score, max_score, penalty = (
             "not_graded",
             (err.strip().splitlines() or ["no result"])[-1],
+            None,
             None,
             None,
         )
@@ -305,6 +307,8 @@ def _grade_one(
         "reason": reason,
         "score": score,
         "max_score": max_score,
+        # its own column in grades.csv and the index: `score` has it taken off already
+        "late_penalty": None if status == "not_graded" else penalty,
         "seconds": seconds,
         "run_id": run_id,
     }
@@ -677,9 +681,16 @@ def write_summaries(
     the reports already read, kept by the caller between calls; `version`: the assignment's
     fingerprint, grades made with another are marked stale."""
     latest = sorted(journal.latest().values(), key=lambda e: e["student"])
-    rows = [["student", "score", "max_score", "status", "report"]]
+    rows = [["student", "score", "max_score", "late_penalty", "status", "report"]]
     rows += [
-        [e["student"], _num(e["score"]), _num(e["max_score"]), e["status"], e["report"]]
+        [
+            e["student"],
+            _num(e["score"]),
+            _num(e["max_score"]),
+            _num(e.get("late_penalty")),  # journals written before late work have none
+            e["status"],
+            e["report"],
+        ]
         for e in latest
     ]
     write_atomic(out / "grades.csv", csv_text(rows))
