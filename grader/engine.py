@@ -258,10 +258,13 @@ def _objects(
         yield "network", n, n.attrs.get("Labels") or {}, _epoch(n.attrs.get("Created"))
     for v in client.volumes.list(filters=selector):
         yield "volume", v, v.attrs.get("Labels") or {}, _epoch(v.attrs.get("CreatedAt"))
-    # only submission images: the reference's image and base images are kept, whatever their labels
-    for i in client.images.list(filters=selector):
-        if _submission_tags(i):
-            yield "image", i, i.labels, _epoch(i.attrs.get("Created"))
+    # only submission images: the reference's image and base images are kept, whatever their
+    # labels. The list call's own rows too: `images.list` looks each image up, and one removed in
+    # between (another grade's, ending) failed the whole listing with ImageNotFound
+    for raw in client.api.images(filters=selector):
+        image = client.images.prepare_model(raw)
+        if _submission_tags(image):
+            yield "image", image, raw.get("Labels") or {}, float(raw.get("Created") or time.time())
 
 
 def runs(client: DockerClient) -> dict[str, Run]:

@@ -16,10 +16,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 import pytest
 from docker import DockerClient
+from docker.models.images import ImageCollection
 from mini_assignment import make_submission
 
 from grader import engine, services
@@ -443,3 +445,29 @@ def test_a_grader_fault_after_the_build_keeps_its_log_and_timings(
     result = grade(submission_path=make_submission(tmp_path / "good"), assignment=mini)
     assert result.status is Status.NOT_GRADED and "Postgres did not start" in result.reason
     assert result.timings["build"] > 0 and result.build_log, (result.timings, result.build_log)
+
+
+def test_listing_runs_survives_an_image_removed_meanwhile(
+    tmp_path: Path, docker_client: DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another grade may remove its image between the engine's list and a look-up of each image:
+    the listing reads the list's own rows (docker's `images.list` looked each up, and one
+    ImageNotFound failed a whole reaping)."""
+    run_id = f"test-gone-{uuid.uuid4().hex[:8]}"
+    tag = f"{engine.SUBMISSION_IMAGE}:{run_id}"
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nLABEL purpose=test\n")
+    docker_client.images.build(
+        path=str(tmp_path), tag=tag, labels=engine.labels(run_id), rm=True, forcerm=True
+    )
+    try:
+
+        def removed_meanwhile(*_: Any, **__: Any) -> None:
+            raise docker.errors.ImageNotFound("removed by another grade")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(ImageCollection, "get", removed_meanwhile)  # each look-up fails
+            found = engine.runs(docker_client)
+        assert found[run_id].names == [f"image {tag}"]
+    finally:
+        engine.cleanup(docker_client, run_id)
+    assert not engine.leftovers(docker_client, runs={run_id})
