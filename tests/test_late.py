@@ -524,7 +524,7 @@ def test_the_html_report_and_the_terminal_show_the_penalty_line(tmp_path: Path) 
     page = html.render(_late_result())
     assert '<div class="score">70 <small>/ 100</small>' in page
     assert "90 for the work − 20 late penalty" in page
-    assert '<div class="banner" id="late"><b>Late penalty.</b> Late penalty −20 points' in page
+    assert '<div class="banner" id="late">Late penalty −20 points' in page, "said once"
     buf = io.StringIO()
     terminal.grade(Console(file=buf, width=400), _late_result(), None)
     assert LINE in buf.getvalue()
