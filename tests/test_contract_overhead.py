@@ -49,8 +49,7 @@ def test_error():
 
 
 def _suite(tmp_path: Path, text: str, name: str) -> Path:
-    """A suite of one file (named apart: `--import-mode=importlib` names a module after its path
-    under the suite's folder, and this process keeps each suite's modules)."""
+    """A suite of one file, `test_<name>.py`."""
     tests = tmp_path / "suite"
     tests.mkdir()
     (tests / f"test_{name}.py").write_text(text)
@@ -117,3 +116,18 @@ def test_a_suite_run_by_hand_keeps_pytests_tracebacks(tmp_path: Path) -> None:
 
 def _environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+
+def test_a_suite_never_runs_another_suites_same_named_tests(tmp_path: Path) -> None:
+    """Two suites with a file of the same name, run in one process (a Dask worker recording two
+    assignments' references, or one assignment's before and after its tests changed): each runs
+    its own tests (pytest's importlib mode took the module already imported under that name)."""
+    target = Target(base_url="http://127.0.0.1:9")
+    first, second = tmp_path / "first", tmp_path / "second"
+    for suite, body in ((first, "assert 1 == 1"), (second, "assert 1 == 2")):
+        suite.mkdir()
+        (suite / "test_same.py").write_text(f"def test_same():\n    {body}\n")
+    assert [o.passed for o in run_suite(first, target).outcomes] == [True]
+    assert [o.passed for o in run_suite(second, target).outcomes] == [False]
+    (first / "test_same.py").write_text("def test_same():\n    pass\n\ndef test_new():\n    pass\n")
+    assert [o.name for o in run_suite(first, target).outcomes] == ["test_same", "test_new"]

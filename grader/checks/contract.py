@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +254,18 @@ class SuiteRun:
     traces: dict[str, list[Exchange]]  # test name -> the exchanges it made, in order
 
 
+def _forget_suite(tests_dir: Path) -> None:
+    """No module named like one of the suite's files stays in sys.modules. Pytest's importlib mode
+    names a module by its path under the rootdir (`test_items`) and takes one already in
+    sys.modules as it is: a process that ran another suite before (a Dask worker recording the
+    references of two assignments, or of one before and after its tests changed) would run that
+    suite's tests instead."""
+    files = [p for p in tests_dir.rglob("*.py") if "__pycache__" not in p.parts]
+    names = {".".join(p.relative_to(tests_dir).with_suffix("").parts) for p in files}
+    for name in names & set(sys.modules):
+        del sys.modules[name]
+
+
 def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) -> SuiteRun:
     """Run every test under `tests_dir` (only those `markers` selects, a pytest -m expression such
     as "critical", when given) against `target`, silently."""
@@ -280,7 +293,11 @@ def run_suite(tests_dir: Path, target: Target, *, markers: str | None = None) ->
     ]
     if markers:
         args += ["-m", markers]
-    code = pytest.main(args, plugins=[plugin])
+    _forget_suite(tests_dir)
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        _forget_suite(tests_dir)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         from grader.core import GraderFault
 
