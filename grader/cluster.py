@@ -47,7 +47,7 @@ from docker import DockerClient
 from grader import assignment as assignments
 from grader import config, engine, reference
 from grader.assignment import Assignment
-from grader.batch import ARCHIVES, RESULT_FILES, Spares, Submission, _grade_one
+from grader.batch import ARCHIVES, FINAL, RESULT_FILES, Spares, Submission, _grade_one
 from grader.core import GraderFault, write_atomic
 from grader.output import full
 from grader.submission import SKIP_DIRS, Limits, is_git_url, tree_hash
@@ -113,6 +113,13 @@ def pack(sub: Submission, limits: Limits | None = None) -> tuple[str, bytes]:
                 info = tar.gettarinfo(full_path, str(full_path.relative_to(path)))
                 if info is None:  # a socket: nothing a grade could read
                     continue
+                if info.islnk():  # a second name of a file already packed: its own copy, as
+                    # the local grade reads it (a hard link entry would be dropped below)
+                    info.type, info.linkname, info.size = (
+                        tarfile.REGTYPE,
+                        "",
+                        full_path.stat().st_size,
+                    )
                 size += info.size
                 if size > limits.max_bytes:
                     raise GraderFault(f"the folder holds more than {limits.max_bytes // 2**20} MB")
@@ -200,6 +207,44 @@ def _called_off(worker: Any, key: str) -> bool:
     running task it was told to forget "cancelled"."""
     state = worker.state.tasks.get(key)
     return state is None or state.state == "cancelled"
+
+
+MAX_RESULT = 64 * 2**20  # characters of one result file: a report is a few MB at most
+ENTRY: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "reason": str,
+    "score": (int, float, type(None)),
+    "max_score": (int, float, type(None)),
+    "late_penalty": (int, float, type(None)),
+    "seconds": (int, float),
+    "run_id": (str, type(None)),
+    "timings": dict,
+    "worker": str,
+    "retry": bool,
+}
+
+
+def _checked(answer: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """A worker's answer as the client may write it: only the result files, by their own names
+    (never a path), and an entry of known fields and types. A worker (or whatever answered in its
+    name) is not trusted with paths in the batch's folder; ValueError otherwise."""
+    files, entry = answer.get("files"), answer.get("entry")
+    if not isinstance(files, dict) or not isinstance(entry, dict):
+        raise ValueError("an answer without files and entry")
+    if set(files) - set(RESULT_FILES) or not all(
+        isinstance(v, str) and len(v) <= MAX_RESULT for v in files.values()
+    ):
+        raise ValueError(f"unexpected result files {sorted(map(str, files))[:5]}")
+    for key, value in entry.items():
+        if (
+            key not in ENTRY
+            or not isinstance(value, ENTRY[key])
+            or isinstance(value, bool) != (ENTRY[key] is bool)
+        ):
+            raise ValueError(f"unexpected entry field {str(key)[:40]!r}")
+    if entry.get("status") not in {*FINAL, "not_graded"}:
+        raise ValueError("an unknown status")
+    return files, entry
 
 
 def grade_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -389,12 +434,11 @@ class DaskExecutor:
         from distributed import KilledWorker
 
         try:
-            answer = remote.result()
+            files, entry = _checked(remote.result())
             for name in RESULT_FILES:  # an earlier grade's files must never stand in for this one's
                 (out / name).unlink(missing_ok=True)
-            for name in sorted(answer["files"], key=lambda n: n == full.NAME):
-                write_atomic(out / name, answer["files"][name])
-            entry = answer["entry"]
+            for name in sorted(files, key=lambda n: n == full.NAME):
+                write_atomic(out / name, files[name])
         except KilledWorker as exc:
             entry = _not_graded(
                 f"the grade ended the worker that ran it, {exc.allowed_failures + 1} times "

@@ -7,11 +7,12 @@ import json
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.batch import Submission
-from grader.cluster import FOLDER, GIT, pack, unpack
+from grader.cluster import FOLDER, GIT, _checked, pack, unpack
 from grader.core import GraderFault
 from grader.submission import Limits, SubmissionRejected, prepare, tree_hash
 
@@ -75,3 +76,39 @@ def test_what_cannot_travel_is_a_grader_fault(tmp_path: Path) -> None:
     (big / "blob").write_bytes(b"x" * 1024)
     with pytest.raises(GraderFault, match="more than"):
         pack(Submission("dave", str(big)), Limits(max_bytes=1000))
+
+
+def test_a_hard_link_travels_as_the_file_it_names(tmp_path: Path) -> None:
+    """A second name of a file (a hard link) is graded on the worker as on the batch's machine."""
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (folder / "a.py").write_text("print('a')\n")
+    os.link(folder / "a.py", folder / "b.py")
+    there = unpack(*pack(Submission("alice", str(folder))), tmp_path / "worker")
+    assert (there / "b.py").read_text() == "print('a')\n"
+    here = prepare(folder, workdir=tmp_path / "here")
+    assert tree_hash(prepare(there, workdir=tmp_path / "there")) == tree_hash(here)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"files": {"../../index.html": "<script>"}, "entry": {"status": "graded"}},
+        {"files": {"/etc/cron.d/x": "* * * * *"}, "entry": {"status": "graded"}},
+        {"files": {}, "entry": {"status": "graded", "score": True}},
+        {"files": {}, "entry": {"status": "graded", "score": "100"}},
+        {"files": {}, "entry": {"status": "excellent", "score": 100}},
+        {"files": {}, "entry": {"status": "graded", "report": "../other/report.html"}},
+        {"files": "report.html", "entry": {}},
+    ],
+)
+def test_a_workers_answer_is_checked_before_the_client_writes_it(answer: dict[str, Any]) -> None:
+    """Only the result files by their own names and an entry of known fields and types: nothing a
+    worker (or whoever answers in its name) sends becomes a path or a grade of its choosing."""
+    with pytest.raises(ValueError):
+        _checked(answer)
+    files, entry = _checked(
+        {"files": {"full.json": "{}"}, "entry": {"status": "graded", "score": 90.0, "worker": "w1"}}
+    )
+    assert files == {"full.json": "{}"} and entry["score"] == 90.0

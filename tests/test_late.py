@@ -634,3 +634,27 @@ def test_a_roster_with_times_through_a_real_batch(tmp_path: Path, docker_client:
     assert "(−10 late)" in (out / "index.html").read_text()
     runs = {json.loads(line)["run_id"] for line in (out / "journal.jsonl").read_text().splitlines()}
     assert not leftovers(docker_client, runs=runs)
+
+
+def test_a_commit_with_a_zone_git_never_writes_gives_no_time_not_a_crash(tmp_path: Path) -> None:
+    """A commit object made by hand may say +9999: the grade goes on, its time unknown."""
+    repo = _app(tmp_path / "repo")
+    git = ["git", "-C", str(repo), "-c", "user.email=s@example.invalid", "-c", "user.name=s"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    tree = subprocess.run([*git, "write-tree"], check=True, capture_output=True, text=True)
+    raw = (
+        f"tree {tree.stdout.strip()}\nauthor s <s@example.invalid> 1764600000 +9999\n"
+        "committer s <s@example.invalid> 1764600000 +9999\n\nwork\n"
+    )
+    made = subprocess.run(
+        [*git, "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+        input=raw,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    subprocess.run([*git, "update-ref", "refs/heads/main", made.stdout.strip()], check=True)
+    result, _ = _grade(f"file://{repo}", _spec(tmp_path, POLICY_YAML))
+    assert result.status is Status.GRADED and result.score == 100, result.reason
+    assert result.late is not None and result.late.submitted_at is None

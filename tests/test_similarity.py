@@ -331,12 +331,26 @@ def test_what_is_compared(tmp_path: Path) -> None:
     code = similarity.collect(tree, "x")
     assert [rel for rel, _, _ in code.files] == [
         "alembic/versions/0001_init.py",
+        "app/made.py",  # a "DO NOT EDIT" of the student's own opts nothing out
         "app/main.py",
+        "app/proto_pb2.py",
         "app/windows.py",
     ]
     migration = code.files[0]
     assert code.text[migration[1] : migration[2]] == "def upgrade():\n    op.create_table('t')\n"
     assert "\r" not in code.text
+
+
+def test_nothing_the_student_writes_hides_their_code(tmp_path: Path) -> None:
+    """A pyvenv.cfg at the root, or files padded up to the size limits, leave the code compared."""
+    tree = tmp_path / "tree"
+    (tree / "app").mkdir(parents=True)
+    (tree / "pyvenv.cfg").write_text("home = /usr\n")
+    (tree / "app" / "main.py").write_text("def main():\n    return 1\n")
+    for n in range(8):  # each under MAX_FILE, together past MAX_SUBMISSION, first by name
+        (tree / f"aaa_{n}.py").write_text("x = 1\n" * (similarity.MAX_FILE // 7))
+    kept = [rel for rel, _, _ in similarity.collect(tree, "x").files]
+    assert "app/main.py" in kept
 
 
 def test_batch_similarity_runs_after_the_batch(
