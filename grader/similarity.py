@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -144,7 +145,7 @@ def find_similar(
             entry = entries[student]
             workdir = Path(tmp) / f"s{n}"
             try:
-                root = prepare(_source(entry["source"]), workdir=workdir, ref=entry.get("ref"))
+                root = prepare(_source(entry["source"]), workdir=workdir, ref=_graded(entry))
             except SubmissionRejected as exc:
                 skipped[student] = str(exc)
                 continue
@@ -158,6 +159,16 @@ def find_similar(
     write_atomic(out / page.CSV_NAME, page.csv_text(report))
     write_summaries(out, journal, spec.title)  # index.html links the page now
     return report
+
+
+def _graded(entry: dict[str, Any]) -> str | None:
+    """The commit a git source was graded at (its key's content part is `git-<16 hex>`), not
+    whatever its branch holds now: a student could push other code after the grade."""
+    content = str(entry["key"]).rsplit("|", 2)[0].rpartition("|")[2].split("@", 1)[0]
+    commit = content.removeprefix("git-")
+    if content.startswith("git-") and re.fullmatch(r"[0-9a-f]{16}", commit):
+        return commit
+    return entry.get("ref")
 
 
 def _assignment(out: Path, entries: dict[str, dict[str, Any]]) -> str:

@@ -389,7 +389,7 @@ def test_a_git_source_is_compared_at_the_graded_ref(tmp_path: Path) -> None:
     subprocess.run([*git, "checkout", "-qb", "work"], check=True)
     (repo / "app" / "crud.py").write_text(code, encoding="utf-8")
     subprocess.run([*git, "commit", "-qam", "work"], check=True)
-    # a tag: prepare does not find a branch other than the default in its clone (a bug of its own)
+    # the journal may name a tag as the ref
     subprocess.run([*git, "tag", "graded"], check=True)
     subprocess.run([*git, "checkout", "-q", "main"], check=True)
     other = _copy(TEMPLATE_DIR, tmp_path / "other")
@@ -406,6 +406,29 @@ def test_a_git_source_is_compared_at_the_graded_ref(tmp_path: Path) -> None:
             fh.write("\n")
     found = similarity.find_similar(out=out, assignment="fastapi-db-auth")
     assert not found.skipped
+    assert [(p.first, p.second) for p in found.flagged] == [("git-student", "other")]
+
+    # graded at a commit of a branch, which then moved on (the copy taken out again): the graded
+    # commit, named in the journal's key, is compared
+    subprocess.run([*git, "checkout", "-q", "work"], check=True)
+    graded = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    (repo / "app" / "crud.py").write_text((TEMPLATE_DIR / "app" / "crud.py").read_text())
+    subprocess.run([*git, "commit", "-qam", "nothing to see"], check=True)
+    with (out / "journal.jsonl").open("a", encoding="utf-8") as fh:
+        key = f"git-student|git-{graded.stdout.strip()[:16]}|fp|0"
+        fh.write(
+            json.dumps(
+                {
+                    **json.loads(lines[-1]),
+                    "key": key,
+                    "student": "git-student",
+                    "source": str(repo),
+                    "ref": "work",
+                }
+            )
+            + "\n"
+        )
+    found = similarity.find_similar(out=out, assignment="fastapi-db-auth")
     assert [(p.first, p.second) for p in found.flagged] == [("git-student", "other")]
 
 
