@@ -22,6 +22,8 @@ from grader.core import GraderFault
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 NOT_GRADING = {"examples", "mutants"}  # folders of a spec that no grade reads
+# what tools leave beside code: never part of what grades
+CACHES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", ".git"}
 
 
 class _Model(BaseModel):
@@ -155,19 +157,24 @@ class Assignment(_Model):
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever anything that grades changes in the spec folder (journal key for batch
-        grading); its `examples/` and `mutants/` (the bundled samples and the benchmark's bugs)
-        grade nothing, so editing them keeps every grade current."""
+        """Changes whenever anything that grades changes: the spec folder (journal key for batch
+        grading) and the reference solution (the differential check compares with it). The
+        spec's `examples/` and `mutants/` (the bundled samples and the benchmark's bugs) grade
+        nothing, so editing them keeps every grade current; nor do caches."""
         digest = hashlib.sha256()
-        for path in sorted(
-            p
-            for p in self._dir.rglob("*")
-            if p.is_file()
-            and "__pycache__" not in p.parts
-            and p.relative_to(self._dir).parts[0] not in NOT_GRADING
-        ):
-            digest.update(str(path.relative_to(self._dir)).encode())
-            digest.update(path.read_bytes())
+        trees: list[tuple[Path, set[str]]] = [(self._dir, NOT_GRADING)]
+        if self.reference_dir is not None and self.reference_dir.is_dir():
+            trees.append((self.reference_dir, set()))
+        for n, (root, skipped) in enumerate(trees):
+            for path in sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file()
+                and not CACHES & set(p.relative_to(root).parts)
+                and p.relative_to(root).parts[0] not in skipped
+            ):
+                digest.update(f"{n} {path.relative_to(root)}".encode())
+                digest.update(path.read_bytes())
         return f"{self.version}-{digest.hexdigest()[:12]}"
 
     def item(self, item_id: str) -> Item:

@@ -576,9 +576,10 @@ def run_batch(
     folders = folder_names(names)
     late.check(spec, due=next((late.parse_time(s.deadline) for s in subs if s.deadline), None))
     journal = Journal(out / "journal.jsonl")
-    stale = regrades.stale(journal.latest(), names, spec.fingerprint)
+    version = spec.fingerprint  # read once: it hashes the spec's and the reference's files
+    stale = regrades.stale(journal.latest(), names, version)
     if stale and not regrade:  # never old and new grades mixed in one class
-        write_summaries(out, journal, spec.title, version=spec.fingerprint)
+        write_summaries(out, journal, spec.title, version=version)
         raise regrades.StaleGrades(stale, len(subs))
     regrades.keep_previous(out, stale)
     redo = {e["student"] for e in stale}
@@ -587,7 +588,7 @@ def run_batch(
         content = sub.content_hash()
         if sub.deadline or sub.submitted_at:  # an extension granted later grades again
             content += f"@{sub.deadline or ''}@{sub.submitted_at or ''}"  # "|" stays the separator
-        key = "|".join([sub.student, content, spec.fingerprint, str(seed)])
+        key = "|".join([sub.student, content, version, str(seed)])
         if sub.student in redo or not journal.done(key, sub.student, out / folders[sub.student]):
             todo.append((sub, key))
     done = len(subs) - len(todo)
@@ -653,15 +654,15 @@ def run_batch(
                         "ref": sub.ref,  # what `grader similarity` prepares again
                         "report": f"{folders[sub.student]}/report.html",
                         **entry,
-                        **regrades.detail(out / folders[sub.student], entry, spec.fingerprint),
+                        **regrades.detail(out / folders[sub.student], entry, version),
                     }
                 )
                 done += 1
                 failed += entry["status"] != "graded"
-                write_summaries(out, journal, spec.title, seen, version=spec.fingerprint)
+                write_summaries(out, journal, spec.title, seen, version=version)
                 if progress:
                     progress(done, failed, len(subs) - done, len(subs))
-    write_summaries(out, journal, spec.title, seen, version=spec.fingerprint)
+    write_summaries(out, journal, spec.title, seen, version=version)
     return journal.latest()
 
 

@@ -288,3 +288,22 @@ def test_fingerprint_follows_what_grades_only(tmp_path: Path) -> None:
     test = next((folder / "tests").glob("test_*.py"))
     test.write_text(test.read_text() + "\n# changed\n")
     assert assignment_mod.load(folder).fingerprint != before
+
+
+def test_fingerprint_follows_the_reference_solution(tmp_path: Path) -> None:
+    """The differential check compares with the reference: a changed reference is a new version
+    (stale grades, `--regrade`); a cache beside its code is not."""
+    spec = assignment_mod.load("fastapi-basics")
+    folder, reference = tmp_path / "spec", tmp_path / "reference"
+    shutil.copytree(spec.dir, folder)
+    assert spec.reference_dir is not None
+    shutil.copytree(spec.reference_dir, reference)
+    raw = yaml.safe_load((folder / "assignment.yaml").read_text())
+    (folder / "assignment.yaml").write_text(yaml.safe_dump({**raw, "reference": str(reference)}))
+    before = assignment_mod.load(folder).fingerprint
+    (reference / "app" / "__pycache__").mkdir(exist_ok=True)
+    (reference / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0")
+    assert assignment_mod.load(folder).fingerprint == before
+    main = reference / "app" / "main.py"
+    main.write_text(main.read_text() + "\n# changed\n")
+    assert assignment_mod.load(folder).fingerprint != before
