@@ -360,8 +360,12 @@ class Spares:
     appears after that. The keeper, a process that outlives the batch and is told of every run
     (spares' and children's), removes all of them until the engine shows none for a while."""
 
-    def __init__(self, client: DockerClient, slots: int, *, warm: bool = True) -> None:
-        self.client, self.slots, self.warm = client, slots, warm
+    def __init__(
+        self, client: DockerClient, slots: int, *, warm: bool = True, keep: bool = False
+    ) -> None:
+        # `keep`: a spare ready for every slot at all times (a Dask worker does not know its
+        # queue; the spares it holds when the cluster goes idle are removed when it stops)
+        self.client, self.slots, self.warm, self.keep = client, slots, warm, keep
         self.waiting = 0  # grades submitted and not started yet: each may take a spare
         self.active = 0  # grades started and not finished
         self.ready: list[tuple[str, Future[Any]]] = []
@@ -375,10 +379,12 @@ class Spares:
             start_new_session=True,  # a Ctrl-C to the batch's terminal is not for it
         )
 
-    def expect(self) -> None:
-        """One more grade will start."""
+    def expect(self, *, warm: bool | None = None) -> None:
+        """One more grade will start. `warm`, when given: whether this grade and the next ones
+        want spares (a worker's grades, whose assignment comes with each task)."""
         with self.lock:
             self.waiting += 1
+            self.warm = self.warm if warm is None else warm
             self._refill()
 
     def take(self) -> str:
@@ -410,9 +416,8 @@ class Spares:
     def _refill(self) -> None:
         """A spare (at most one per slot) for each grade that will wait for a slot: those a free
         slot takes at once would not find theirs ready."""
-        while self.warm and len(self.ready) < min(
-            self.slots, self.waiting - (self.slots - self.active)
-        ):
+        wanted = self.slots if self.keep else self.waiting - (self.slots - self.active)
+        while self.warm and len(self.ready) < min(self.slots, wanted):
             run_id = uuid.uuid4().hex[:12]
             self._tell(f"+{run_id}")  # before the first object exists
             started = self.pool.submit(services.start_spare, self.client, run_id)

@@ -159,14 +159,16 @@ _worker_engine: tuple[DockerClient, Spares] | None = None
 
 
 def _engine(slots: int) -> tuple[DockerClient, Spares]:
-    """This worker's engine and its keeper of runs (no warm spares: a worker does not know its
-    queue), made by the first task."""
+    """This worker's engine and its keeper of runs, made by the first task. Like a local batch's
+    grades, the worker's take warm spares (network + Postgres started ahead, one grade each): it
+    holds one per slot, whether more tasks come or not (it does not know its queue); those left
+    when it stops, its keeper removes."""
     global _worker_engine
     with _worker_lock:
         if _worker_engine is None:
             config.configure()
             client = engine.connect(timeout=30)
-            _worker_engine = (client, Spares(client, slots, warm=False))
+            _worker_engine = (client, Spares(client, slots, warm=False, keep=True))
         return _worker_engine
 
 
@@ -295,6 +297,7 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
             where_in = unpack(task["name"], task["data"], Path(tmp, "in"))
             sub = Submission(task["student"], str(where_in), **times)
         out = Path(tmp, "out")
+        spares.expect(warm=spec.services.postgres)
         entry = _grade_one(
             sub,
             out,

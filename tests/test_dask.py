@@ -24,8 +24,10 @@ from typing import Any
 import pytest
 from docker import DockerClient
 from mini_assignment import make_submission, write_mini
+from test_services_overlap import _events, _postgres, _submission
 
-from grader.engine import leftovers
+from grader.core import LABEL
+from grader.engine import PROCESS, leftovers
 
 pytestmark = pytest.mark.docker
 
@@ -397,4 +399,32 @@ def test_a_grade_that_keeps_killing_its_worker_ends_not_graded(
     assert entry["status"] == "not_graded" and entry["score"] is None
     assert "ended the worker that ran it, 3 times" in entry["reason"], entry["reason"]
     assert _rows(out)["dave"]["score"] == ""
+    _no_leftovers(docker_client, cache)
+
+
+def test_a_workers_grades_take_its_warm_spares(
+    tmp_path: Path, cache: Path, docker_client: DockerClient
+) -> None:
+    """A worker holds a warm spare (network + Postgres) per slot, as a local batch does for its
+    next grades: each grade after its first takes one, one grade per spare, and the spare it
+    still holds when it stops is removed."""
+    spec = write_mini(tmp_path / "specs" / "mini-db", migrate='["python", "m.py"]')
+    source, out = tmp_path / "class", tmp_path / "out"
+    for student in ("ann", "ben", "cid"):
+        _submission(source / student)
+    with _events(docker_client) as events, _cluster(tmp_path / "procs", cache) as cluster:
+        cluster.worker("w-warm")
+        worker = cluster.procs["w-warm"].pid
+        done = _run(_batch(source, spec, out, cluster.address, cluster.env), cluster.env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    journal = _journal(out)
+    assert sorted(e["student"] for e in journal) == ["ann", "ben", "cid"]
+    assert all(e["status"] == "graded" and e["score"] == 100 for e in journal), journal
+    graded = {str(e["run_id"]) for e in journal}
+    created = [e["Actor"]["Attributes"] for e in _postgres(events, "create")]
+    spares = {a[LABEL] for a in created if f"/{worker}/" in a[PROCESS]}
+    per_run = [a[LABEL] for a in created if a[LABEL] in graded]
+    assert sorted(per_run) == sorted(graded), "one Postgres per grade"
+    assert len(spares & graded) == 2, "the grades after the first took the worker's spares"
+    assert spares - graded, "a spare waited for a next task when the batch ended"
     _no_leftovers(docker_client, cache)
