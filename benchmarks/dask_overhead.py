@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402  (a dependency of distributed)
 from bench_class import commit, finish, machine, run_batch, write_class  # noqa: E402
 
 from grader.batch import RESULT_FILES, discover  # noqa: E402
@@ -77,8 +79,49 @@ def _grades(out: Path) -> list[float]:
     ]
 
 
-def _dask_batch(class_dir: Path, assignment: str, out: Path) -> tuple[float, list[Path]]:
-    """A scheduler and two one-slot workers of this tree, then the batch; its wall seconds."""
+def _around(out: Path) -> list[float]:
+    """Per grade, the child's wall seconds minus the grade's own total (full.json): the process
+    start, imports and writing the reports around the grade."""
+    found = []
+    for line in (out / "journal.jsonl").read_text().splitlines():
+        entry = json.loads(line) if line.strip() else {}
+        full = out / str(entry.get("student", "")) / "full.json"
+        if full.is_file():
+            total = json.loads(full.read_text()).get("timings", {}).get("total")
+            if isinstance(total, (int, float)):
+                found.append(float(entry["seconds"]) - total)
+    return found
+
+
+def _span(logs: list[Path]) -> tuple[float, float]:
+    """When the workers started their first grade and ended their last one (epoch seconds)."""
+    starts, ends = [], []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if "distributed.worker.grade - INFO - grading " in line:
+                starts.append(_stamp(line))
+            elif "distributed.worker.grade - INFO - graded " in line:
+                ends.append(_stamp(line))
+    return min(starts), max(ends)
+
+
+def _own_cpu(proc: subprocess.Popen[bytes]) -> float:
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _dask_batch(
+    class_dir: Path, assignment: str, out: Path, cpu: dict[str, list[float]]
+) -> tuple[float, list[Path], tuple[float, float]]:
+    """A scheduler and two one-slot workers of this tree, then the batch: its wall seconds, the
+    workers' logs, and the seconds from the batch's start to the first grade and from the last
+    grade to the batch's end. `cpu` gets the CPU seconds of the client, the scheduler and the
+    workers themselves (not their grades): what Dask takes from the grades on a shared machine."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     address = f"tcp://127.0.0.1:{_port()}"
     procs: list[subprocess.Popen[bytes]] = []
@@ -98,10 +141,16 @@ def _dask_batch(class_dir: Path, assignment: str, out: Path) -> tuple[float, lis
             _wait(log, "Registered to:")
         argv = [*grader, "batch", str(class_dir), "--assignment", assignment, "--out", str(out)]
         argv += ["--executor", "dask", "--scheduler", address]
-        start = time.monotonic()
+        base = [_own_cpu(proc) for proc in procs]  # their start-up is not the batch's
+        start, began, before = time.monotonic(), time.time(), _children_cpu()
         with out.with_name(out.name + ".log").open("w") as sink:
             finish(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=sink, stderr=sink))
-        return time.monotonic() - start, logs[1:]
+        wall, ended = time.monotonic() - start, time.time()
+        cpu["client"].append(_children_cpu() - before)
+        for name, proc, was in zip(("scheduler", "workers", "workers"), procs, base, strict=True):
+            cpu[name].append(_own_cpu(proc) - was)
+        first, last = _span(logs[1:])
+        return wall, logs[1:], (first - began, ended - last)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -124,15 +173,21 @@ def main() -> None:
     names = write_class(args.assignment, class_dir, limit=args.limit)
     walls: dict[str, list[float]] = {"local": [], "dask": []}
     grades: dict[str, list[float]] = {"local": [], "dask": []}
+    around: dict[str, list[float]] = {"local": [], "dask": []}
     gaps: list[float] = []
+    edges: list[tuple[float, float]] = []
+    cpu: dict[str, list[float]] = {"client": [], "scheduler": [], "workers": []}
     for i in range(args.repeat):
         out = work / f"local-{i}"
         walls["local"].append(run_batch(ROOT, class_dir, args.assignment, out, jobs=2, seed=0))
         grades["local"] += _grades(out)
+        around["local"] += _around(out)
         out = work / f"dask-{i}"
-        wall, logs = _dask_batch(class_dir, args.assignment, out)
+        wall, logs, edge = _dask_batch(class_dir, args.assignment, out, cpu)
+        edges.append(edge)
         walls["dask"].append(wall)
         grades["dask"] += _grades(out)
+        around["dask"] += _around(out)
         gaps += _gaps(logs)
     sent = [len(pack(sub)[1]) for sub in discover(class_dir)]
     returned = [
@@ -154,6 +209,16 @@ def main() -> None:
         f"dask 2 workers x 1 slot:   wall {dask:.1f} s, {3600 * n / dask:.0f} per hour, "
         f"median grade {statistics.median(grades['dask']):.1f} s",
         f"overhead per grade (wall difference x 2 / submissions): {(dask - local) * 2 / n:+.2f} s",
+        f"median grade difference (dask - local child seconds): "
+        f"{statistics.median(grades['dask']) - statistics.median(grades['local']):+.2f} s",
+        f"around the grade (child seconds - grade total), median: local "
+        f"{statistics.median(around['local']):.2f} s, dask {statistics.median(around['dask']):.2f} s",
+        f"dask batch start -> first grade: median {statistics.median(e[0] for e in edges):.2f} s; "
+        f"last grade -> batch end: median {statistics.median(e[1] for e in edges):.2f} s "
+        f"(once per batch, not per grade)",
+        f"CPU seconds per batch of Dask's own processes (median): client "
+        f"{statistics.median(cpu['client']):.1f}, scheduler {statistics.median(cpu['scheduler']):.1f}, "
+        f"two workers {2 * statistics.median(cpu['workers']):.1f} (not their grades)",
         f"dispatch gap on a busy worker (end of a grade -> start of the next): median "
         f"{statistics.median(gaps) if gaps else float('nan'):.3f} s over {len(gaps)}",
         f"bytes per grade: sent median {statistics.median(sent) / 1024:.0f} KiB "
