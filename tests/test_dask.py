@@ -116,6 +116,18 @@ class Cluster:
                     started.append((path.stem, line.split("grading ")[1].split(" ")[0]))
         return started
 
+    def graded(self, since: dict[str, int] | None = None) -> list[tuple[str, int, str]]:
+        """(student, attempt, status) of every grade the workers ended (after `since`)."""
+        ended = []
+        for path in sorted(self.root.glob("w*.log")):
+            text = path.read_text(errors="replace")[(since or {}).get(path.stem, 0) :]
+            for line in text.splitlines():
+                if "distributed.worker.grade - INFO - graded " in line:
+                    student, rest = line.split("graded ")[1].split(" ", 1)
+                    key, _, status = rest.partition("): ")
+                    ended.append((student, int(key.rsplit("-", 1)[1]), status.strip()))
+        return ended
+
     def sizes(self) -> dict[str, int]:
         return {p.stem: len(p.read_text(errors="replace")) for p in self.root.glob("w*.log")}
 
@@ -254,7 +266,13 @@ def test_dask_grades_equal_the_local_executors(
     journal = _journal(remote)
     assert sorted(e["student"] for e in journal) == STUDENTS
     assert {e["worker"] for e in journal} == {"w1", "w2"}, "both workers graded"
-    assert sorted(s for _, s in cluster.grading(before)) == STUDENTS, "each graded once"
+    # each student once per attempt; a second attempt only after a first one that was not graded
+    # (a fault of the grader's: the batch retries it, as the local executor does)
+    ended = cluster.graded(before)
+    assert sorted(s for s, attempt, _ in ended if attempt == 1) == STUDENTS, done.stderr[-1500:]
+    again = [(s, attempt) for s, attempt, _ in ended if attempt > 1]
+    assert len(again) == len(set(again)), "an attempt graded twice"
+    assert all((s, a - 1, "not_graded") in ended for s, a in again), (ended, done.stderr[-1500:])
     for student in STUDENTS:
         assert _grade(remote / student) == _grade(local / student), student
         assert (remote / student / "report.html").is_file()
