@@ -567,7 +567,7 @@ def run_batch(
     student. Grades made with an earlier version of the assignment (grader.regrade) are redone
     when `regrade`, else nothing is graded (StaleGrades). `executor`: "local" (`jobs` at once
     here) or "dask" (on the workers of the Dask `scheduler`, see grader.cluster). `notice` is told
-    where to watch the grades."""
+    where to watch the grades, and of every grade tried again after a fault (with its reason)."""
     if executor not in {"local", "dask"}:
         raise GraderFault(f"unknown executor {executor!r}: local or dask")
     if executor == "dask" and not scheduler:
@@ -629,7 +629,7 @@ def run_batch(
             )
         stack.callback(pool.close)
         if notice and pool.dashboard:
-            notice(pool.dashboard)
+            notice(f"Dask dashboard: {pool.dashboard}")
         if progress:
             progress(done, failed, len(todo), len(subs))
         attempts: dict[str, int] = {}
@@ -649,6 +649,8 @@ def run_batch(
                 entry = fut.result()
                 retry = entry.pop("retry", True)
                 if entry["status"] == "not_graded" and retry and attempts[key] <= retries:
+                    if notice:  # the journal keeps the last attempt only: say why here
+                        notice(f"{sub.student}: not graded ({entry['reason']}); grading again")
                     submit(sub, key)  # a grader fault: try again, never a 0
                     continue
                 journal.add(

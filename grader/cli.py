@@ -474,7 +474,7 @@ def batch(
                 timeout=build_timeout + deadline + 300,  # + services, start, cleanup
                 tls=_tls(tls_ca_file, tls_cert, tls_key),
                 progress=progress,
-                notice=lambda url: console.print(f"Dask dashboard: {url}"),
+                notice=lambda text: console.print(escape(text), highlight=False),
             )
         except StaleGrades as exc:  # the instructor's choice to make: a usage error
             console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)

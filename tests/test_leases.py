@@ -433,6 +433,25 @@ def test_a_batch_reaps_the_child_it_had_to_kill(
     assert not engine.leftovers(docker_client, runs={entry["run_id"]})
 
 
+def test_a_batch_says_why_it_grades_again(mini: Path, tmp_path: Path) -> None:
+    """A grade not graded is tried again; the journal keeps the last attempt only, so the batch
+    tells why it tried again."""
+    make_submission(tmp_path / "class" / "slow", cmd='["sleep", "3600"]')  # never healthy
+    told: list[str] = []
+    latest = run_batch(
+        source=tmp_path / "class",
+        assignment=str(mini),
+        out=tmp_path / "out",
+        retries=1,
+        timeout=5,
+        notice=told.append,
+    )
+    assert latest["slow"]["status"] == "not_graded"
+    assert len((tmp_path / "out" / "journal.jsonl").read_text().splitlines()) == 1
+    assert len(told) == 1 and told[0].startswith("slow: not graded ("), told
+    assert "longer than 5 s" in told[0] and told[0].endswith("; grading again"), told
+
+
 def test_a_grader_fault_after_the_build_keeps_its_log_and_timings(
     mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
