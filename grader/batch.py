@@ -40,7 +40,7 @@ from docker import DockerClient
 from grader import assignment as assignments
 from grader import config, engine, late, reference, services
 from grader import regrade as regrades
-from grader.core import GraderFault, Status, csv_text, write_atomic
+from grader.core import GraderFault, Status, csv_text, one_line, write_atomic
 from grader.output import changes, full, gradescope, html, index
 from grader.submission import tree_hash
 
@@ -415,7 +415,7 @@ class Spares:
 
     def _refill(self) -> None:
         """A spare (at most one per slot) for each grade that will wait for a slot: those a free
-        slot takes at once would not find theirs ready."""
+        slot takes at once would not find theirs ready. Kept (`keep`): one per slot, always."""
         wanted = self.slots if self.keep else self.waiting - (self.slots - self.active)
         while self.warm and len(self.ready) < min(self.slots, wanted):
             run_id = uuid.uuid4().hex[:12]
@@ -650,7 +650,11 @@ def run_batch(
                 retry = entry.pop("retry", True)
                 if entry["status"] == "not_graded" and retry and attempts[key] <= retries:
                     if notice:  # the journal keeps the last attempt only: say why here
-                        notice(f"{sub.student}: not graded ({entry['reason']}); grading again")
+                        notice(
+                            one_line(
+                                f"{sub.student}: not graded ({entry['reason']}); grading again"
+                            )
+                        )
                     submit(sub, key)  # a grader fault: try again, never a 0
                     continue
                 journal.add(

@@ -59,6 +59,13 @@ def with_database(url: str, name: str) -> str:
     return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: whitespace folded, other control characters escaped (a NUL makes a
+    script comment unreadable to Python; an ESC would reach a terminal as a command)."""
+    folded = " ".join(text.split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
+
+
 def printable(text: str) -> str:
     """`text` as UTF-8 can carry it: a lone surrogate (an answer's JSON may hold "\\ud800") becomes
     its escape, so no writer of a result fails on what an app answered."""

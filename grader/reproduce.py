@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit
 
-from grader.core import CUT, Exchange, Outcome
+from grader.core import CUT, Exchange, Outcome, one_line
 
 DEFAULT_URL = "http://localhost:8000"
 FOLDER = "reproduce"  # beside report.html: the scripts of the failed tests
@@ -472,10 +472,10 @@ class _Script:
         message = outcome.message.strip().splitlines() or [""]
         lines = [
             "#!/usr/bin/env python3",
-            f"# Replays the grader's test {_comment(outcome.name)} against your app.",
+            f"# Replays the grader's test {one_line(outcome.name)} against your app.",
         ]
         if message[0]:
-            lines.append(f"# What it checks: {_comment(message[0])}")
+            lines.append(f"# What it checks: {one_line(message[0])}")
         earlier = sum(1 for pos, _ in blocks if pos < start)
         lines += [
             "#",
@@ -511,7 +511,7 @@ class _Script:
         steps = [f"{var} = {_code(_new_email(address))}" for address, var in self.emails.items()]
         for n, (pos, block) in enumerate(blocks, 1):
             ex = self.log[pos]
-            where = f" (made by the earlier test {_comment(origin[pos])})" if pos < start else ""
+            where = f" (made by the earlier test {one_line(origin[pos])})" if pos < start else ""
             last = " — the request the check failed on" if n == len(blocks) else ""
             steps += [
                 "",
@@ -787,13 +787,6 @@ def _shown(code: str) -> str:
 
 def _dynamic(parts: Parts) -> bool:
     return any(isinstance(p, _Expr) for p in parts)
-
-
-def _comment(text: str) -> str:
-    """`text` on one comment line: whitespace folded, other control characters (a NUL makes the
-    script unreadable to Python) escaped."""
-    folded = " ".join(text.split())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
 
 
 def file_name(name: str) -> str:

@@ -106,26 +106,26 @@ class Cluster:
                 proc.kill()
                 proc.wait()
 
-    def grading(self, since: dict[str, int] | None = None) -> list[tuple[str, str]]:
-        """(worker, student) of every grade the workers started (after the log sizes `since`)."""
-        started = []
+    def _said(self, what: str, since: dict[str, int] | None) -> Iterator[tuple[str, str]]:
+        """(worker, the rest of the line) of each "grading"/"graded" line in the workers' logs
+        (after the log sizes `since`)."""
         for path in sorted(self.root.glob("w*.log")):
             text = path.read_text(errors="replace")[(since or {}).get(path.stem, 0) :]
             for line in text.splitlines():
-                if "distributed.worker.grade - INFO - grading " in line:
-                    started.append((path.stem, line.split("grading ")[1].split(" ")[0]))
-        return started
+                if f"distributed.worker.grade - INFO - {what} " in line:
+                    yield path.stem, line.split(f"{what} ", 1)[1]
+
+    def grading(self, since: dict[str, int] | None = None) -> list[tuple[str, str]]:
+        """(worker, student) of every grade the workers started."""
+        return [(worker, rest.split(" ")[0]) for worker, rest in self._said("grading", since)]
 
     def graded(self, since: dict[str, int] | None = None) -> list[tuple[str, int, str]]:
-        """(student, attempt, status) of every grade the workers ended (after `since`)."""
+        """(student, attempt, status) of every grade the workers ended."""
         ended = []
-        for path in sorted(self.root.glob("w*.log")):
-            text = path.read_text(errors="replace")[(since or {}).get(path.stem, 0) :]
-            for line in text.splitlines():
-                if "distributed.worker.grade - INFO - graded " in line:
-                    student, rest = line.split("graded ")[1].split(" ", 1)
-                    key, _, status = rest.partition("): ")
-                    ended.append((student, int(key.rsplit("-", 1)[1]), status.strip()))
+        for _, rest in self._said("graded", since):
+            student, rest = rest.split(" ", 1)
+            key, _, status = rest.partition("): ")
+            ended.append((student, int(key.rsplit("-", 1)[1]), status.strip()))
         return ended
 
     def sizes(self) -> dict[str, int]:

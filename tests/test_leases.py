@@ -436,7 +436,8 @@ def test_a_batch_reaps_the_child_it_had_to_kill(
 def test_a_batch_says_why_it_grades_again(mini: Path, tmp_path: Path) -> None:
     """A grade not graded is tried again; the journal keeps the last attempt only, so the batch
     tells why it tried again."""
-    make_submission(tmp_path / "class" / "slow", cmd='["sleep", "3600"]')  # never healthy
+    # never healthy; its name carries a terminal command, which the notice must not pass on
+    make_submission(tmp_path / "class" / "slow\x1b[2J", cmd='["sleep", "3600"]')
     told: list[str] = []
     latest = run_batch(
         source=tmp_path / "class",
@@ -446,9 +447,9 @@ def test_a_batch_says_why_it_grades_again(mini: Path, tmp_path: Path) -> None:
         timeout=5,
         notice=told.append,
     )
-    assert latest["slow"]["status"] == "not_graded"
+    assert latest["slow\x1b[2J"]["status"] == "not_graded"
     assert len((tmp_path / "out" / "journal.jsonl").read_text().splitlines()) == 1
-    assert len(told) == 1 and told[0].startswith("slow: not graded ("), told
+    assert len(told) == 1 and told[0].startswith("slow\\x1b[2J: not graded ("), told
     assert "longer than 5 s" in told[0] and told[0].endswith("; grading again"), told
 
 
