@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +43,7 @@ from grader import regrade as regrades
 from grader.core import GraderFault, Status, csv_text, one_line, write_atomic
 from grader.output import changes, full, gradescope, html, index
 from grader.submission import tree_hash
+from grader.zygote import Child, Zygote, die_with_parent
 
 if TYPE_CHECKING:
     from grader.cluster import Tls
@@ -226,12 +227,6 @@ class Journal:
         return dict(self._last)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """The child gets SIGTERM if the batch dies (even by SIGKILL): it cleans its containers up."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _grade_one(
     sub: Submission,
     out: Path,
@@ -242,17 +237,15 @@ def _grade_one(
     client: DockerClient | None,
     spares: Spares | None = None,
     stop: Callable[[], bool] | None = None,
+    zygote: Zygote | None = None,
 ) -> dict[str, Any]:
-    """Grade `sub` into `out` with a `grader grade` child. `stop`, asked every second: whether
-    the grade is no longer wanted (a Dask task whose batch is gone): the child is interrupted
-    (it removes its run) and the result is "not graded"."""
+    """Grade `sub` into `out` with a `grader grade` child (forked by `zygote` if given). `stop`,
+    asked every second: whether the grade is no longer wanted (a Dask task whose batch is gone):
+    the child is interrupted (it removes its run) and the result is "not graded"."""
     # a spare's run id (the child takes over the network and Postgres started for it), else a new
     # one: either way the keeper knows it
     run_id = spares.take() if spares else uuid.uuid4().hex[:12]
-    cmd = [
-        sys.executable,
-        "-m",
-        "grader.cli",
+    args = [
         "grade",
         sub.source,
         "--assignment",
@@ -266,16 +259,16 @@ def _grade_one(
         *extra,
     ]
     if sub.ref:
-        cmd += ["--ref", sub.ref]
+        args += ["--ref", sub.ref]
     if sub.submitted_at or sub.deadline:
-        cmd += ["--times-from", "roster"]
-        cmd += ["--submitted-at", sub.submitted_at] if sub.submitted_at else []
-        cmd += ["--due", sub.deadline] if sub.deadline else []
+        args += ["--times-from", "roster"]
+        args += ["--submitted-at", sub.submitted_at] if sub.submitted_at else []
+        args += ["--due", sub.deadline] if sub.deadline else []
     for name in RESULT_FILES:  # an earlier grade's files must never stand in for this one's
         (out / name).unlink(missing_ok=True)
     begin = time.monotonic()
     try:
-        code, err = _wait_child(cmd, timeout, stop)
+        code, err = _wait_child(args, timeout, stop, zygote)
     finally:
         if client is not None:  # the child is gone: whatever its run left (killed: everything) goes
             engine.cleanup(client, run_id)  # never raises: what it cannot remove, a reaper will
@@ -317,34 +310,54 @@ def _grade_one(
 STOP_GRACE = 30.0  # seconds an interrupted child may take to remove its run
 
 
-def _wait_child(cmd: list[str], timeout: float, stop: Callable[[], bool] | None) -> tuple[int, str]:
-    """Run a grade child to its end, its time limit (killed) or `stop` (interrupted): its exit
-    code and standard error."""
-    child = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_die_with_parent,
-    )
+def _wait_child(
+    args: list[str], timeout: float, stop: Callable[[], bool] | None, zygote: Zygote | None
+) -> tuple[int, str]:
+    """Run `grader <args>` (a `python -m grader.cli` child, or a fork of `zygote`) to its end,
+    its time limit (killed) or `stop` (interrupted): its exit code and the end of its stderr."""
+    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as out:
+        if zygote is not None:
+            child: Child | subprocess.Popen[bytes] = zygote.spawn(
+                args, stdout=out.fileno(), stderr=err.fileno()
+            )
+        else:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "grader.cli", *args],
+                stdout=out,
+                stderr=err,
+                preexec_fn=die_with_parent,
+            )
+        code, why = _wait(child, timeout, stop)
+        err.seek(max(0, err.seek(0, os.SEEK_END) - ERR_TAIL))
+        text = err.read().decode("utf-8", "replace")
+    return code, why or text
+
+
+ERR_TAIL = 65536  # bytes of a child's stderr kept: its last line is the reason of a crash
+
+
+def _wait(
+    child: Child | subprocess.Popen[bytes], timeout: float, stop: Callable[[], bool] | None
+) -> tuple[int, str]:
+    """Wait for `child` (what `Popen` and `zygote.Child` share): its exit code, and why it was
+    ended if it was."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _, err = child.communicate(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
-            return child.returncode, err
+            return child.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic()))), ""
         except subprocess.TimeoutExpired:
             pass
         if time.monotonic() >= deadline:
             child.kill()
-            child.communicate()
+            child.wait()
             return 2, f"the grader took longer than {timeout:.0f} s"
         if stop is not None and stop():
             child.terminate()  # SIGTERM: the grade removes its own run on the way out
             try:
-                child.communicate(timeout=STOP_GRACE)
+                child.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
                 child.kill()
-                child.communicate()
+                child.wait()
             return 2, "the grade was called off: the batch that asked for it is gone"
 
 
@@ -523,6 +536,9 @@ class LocalExecutor:
         self.client, self.assignment, self.seed = client, assignment, seed
         self.timeout, self.extra = timeout, extra
         self.spares = Spares(client, max(1, jobs), warm=warm) if client is not None else None
+        # started here, in the thread that outlives it (the parent-death signal follows a thread)
+        self.zygote = Zygote()
+        self.zygote.start()
         self.pool = ThreadPoolExecutor(max_workers=max(1, jobs))
 
     def submit(self, sub: Submission, key: str, out: Path) -> Future[dict[str, Any]]:
@@ -538,10 +554,12 @@ class LocalExecutor:
             self.extra,
             self.client,
             self.spares,
+            zygote=self.zygote,
         )
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.zygote.close()
         if self.spares is not None:  # after the pool: no child is left to take one
             self.spares.close()
 

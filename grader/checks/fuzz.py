@@ -608,8 +608,10 @@ _EXTRA_WAIT = 60.0  # seconds past the guard's deadline before a silent process 
 
 
 class _Worker:
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # nothing inherited from the grader's state
+    def __init__(self, method: str = "spawn") -> None:
+        # "spawn": nothing inherited from the grader's state; "fork" only from a process that has
+        # one thread and has graded nothing yet (`prefork`)
+        context: Any = multiprocessing.get_context(method)
         self.conn, theirs = context.Pipe()
         self.process = context.Process(
             target=_serve, args=(theirs,), name="grader-fuzz", daemon=True
@@ -637,6 +639,21 @@ def prepare() -> None:
             _spare = _Worker()
 
 
+def prefork() -> None:
+    """Fork the process the next `run_fuzz_apart` uses, from this one, which must have one thread
+    and have done nothing but import (`preload`): a batch's grade forked by grader.zygote, whose
+    fuzzing process then neither starts an interpreter nor imports anything."""
+    global _spare
+    _spare = _Worker("fork")
+
+
+def preload() -> None:
+    """Import what the fuzzing process imports (grader.zygote, before it forks grades)."""
+    for module in _HEAVY:
+        with contextlib.suppress(ImportError):  # moved in a new version: loaded when used
+            importlib.import_module(module)
+
+
 def _take() -> _Worker:
     global _spare
     with _spare_lock:
@@ -646,9 +663,7 @@ def _take() -> _Worker:
 
 def _serve(conn: Any) -> None:
     """In the fuzzing process: import, take one run, answer (report or fault, and the guard)."""
-    for module in _HEAVY:
-        with contextlib.suppress(ImportError):  # moved in a new version: loaded when used
-            importlib.import_module(module)
+    preload()
     try:
         job = conn.recv()
     except EOFError:  # not needed after all
