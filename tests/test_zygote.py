@@ -35,7 +35,9 @@ def _run(zygote: Zygote, tmp_path: Path, *args: str) -> tuple[Child, Path, Path]
     return child, out, err
 
 
-def test_a_fork_runs_the_entry_with_its_streams_and_exit_code(zygote: Zygote, tmp_path: Path):
+def test_a_fork_runs_the_entry_with_its_streams_and_exit_code(
+    zygote: Zygote, tmp_path: Path
+) -> None:
     child, out, err = _run(zygote, tmp_path, "echo", "hello")
     assert child.wait(timeout=30) == 0
     assert out.read_text() == "hello\n"
@@ -46,13 +48,13 @@ def test_a_fork_runs_the_entry_with_its_streams_and_exit_code(zygote: Zygote, tm
     assert "RuntimeError: boom" in err.read_text()  # the last line: a batch's reason
 
 
-def test_each_fork_has_its_fuzzing_process_forked_already(zygote: Zygote, tmp_path: Path):
+def test_each_fork_has_its_fuzzing_process_forked_already(zygote: Zygote, tmp_path: Path) -> None:
     child, out, _ = _run(zygote, tmp_path, "fuzz", "-")
     assert child.wait(timeout=30) == 0
     assert out.read_text() == "fork\n"
 
 
-def test_a_fork_is_killed_and_ended_like_a_popen(zygote: Zygote, tmp_path: Path):
+def test_a_fork_is_killed_and_ended_like_a_popen(zygote: Zygote, tmp_path: Path) -> None:
     child, out, _ = _run(zygote, tmp_path, "sleep", "60")
     with pytest.raises(subprocess.TimeoutExpired):
         child.wait(timeout=0.5)
@@ -67,7 +69,7 @@ def test_a_fork_is_killed_and_ended_like_a_popen(zygote: Zygote, tmp_path: Path)
     child.kill()  # ended and reaped already: nothing is signalled
 
 
-def test_a_fork_holds_nothing_of_the_zygote_or_its_siblings(zygote: Zygote, tmp_path: Path):
+def test_a_fork_holds_nothing_of_the_zygote_or_its_siblings(zygote: Zygote, tmp_path: Path) -> None:
     alone, out, _ = _run(zygote, tmp_path, "fds", "-")
     assert alone.wait(timeout=30) == 0
     own = out.read_text().split()
@@ -88,7 +90,7 @@ def test_a_fork_holds_nothing_of_the_zygote_or_its_siblings(zygote: Zygote, tmp_
 
 def test_forks_end_with_a_killed_zygote_and_the_next_spawn_starts_a_new_one(
     zygote: Zygote, tmp_path: Path
-):
+) -> None:
     child, _, _ = _run(zygote, tmp_path, "sleep", "60")
     assert zygote._process is not None
     zygote._process.kill()  # out of memory, say
