@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from grader import config
+from grader.console import SafeConsole
 from grader.core import GraderFault, Result, Status
 from grader.submission import SELF_CHECK_DIR
 
@@ -35,7 +36,7 @@ firewall_app = typer.Typer(
     "networks (apps, their Postgres, builds) away from this host's services.",
 )
 app.add_typer(firewall_app, name="firewall")
-console = Console(stderr=True)
+console = SafeConsole(stderr=True)  # nothing a student wrote reaches the terminal as a command
 
 EXIT_FAULT = 2
 GRADE = "grader.pipeline:grade"
@@ -263,7 +264,7 @@ def grade(
         try:
             times[name] = None if text is None else parse_time(text)
         except ValueError as exc:
-            console.print(f"[red]--{name.replace('_', '-')}: {exc}[/]", highlight=False)
+            _say(f"--{name.replace('_', '-')}: {exc}", "red")
             raise typer.Exit(EXIT_FAULT) from None
     result = _run(
         submission_path=submission,
@@ -352,7 +353,7 @@ def _run(**kwargs: Any) -> Result:
     from grader.pipeline import grade as run_grade
 
     _interruptible()
-    config.progress(lambda msg: console.print(f"[dim]… {msg}[/]"))
+    config.progress(lambda msg: _say(f"… {msg}", "dim"))
     try:
         return run_grade(**_given(**kwargs))
     except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
@@ -360,6 +361,12 @@ def _run(**kwargs: Any) -> Result:
             "[yellow]interrupted: nothing graded; containers, processes and networks removed[/]"
         )
         raise typer.Exit(130) from None
+
+
+def _say(text: str, style: str = "") -> None:
+    """Print `text` as it is: a path, a student's name, a log line or an error's message may hold
+    what reads as markup (a `[/]` would end a style or fail)."""
+    console.print(text, style=style, markup=False, highlight=False)
 
 
 def _extra_formats(result: Result, junit: Path | None, markdown: Path | None) -> None:
@@ -480,17 +487,16 @@ def batch(
             console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
             raise typer.Exit(EXIT_FAULT) from None
     if regrade and (out / changes.NAME).is_file():
-        console.print(f"what the regrade changed: {out / changes.NAME}", highlight=False)
+        _say(f"what the regrade changed: {out / changes.NAME}")
     if similarity:
         _similar(out=out, assignment=assignment)
     not_graded = [s for s, e in latest.items() if e["status"] == "not_graded"]
     console.print(
-        f"{len(latest)} submissions; class summary: {out / 'index.html'}; gradebook: {out / 'grades.csv'}"
+        f"{len(latest)} submissions; class summary: {out / 'index.html'}; gradebook: {out / 'grades.csv'}",
+        markup=False,
     )
     if not_graded:
-        console.print(
-            f"[yellow]not graded (grader faults, no score given): {', '.join(not_graded)}[/]"
-        )
+        _say(f"not graded (grader faults, no score given): {', '.join(not_graded)}", "yellow")
         raise typer.Exit(EXIT_FAULT)
 
 
@@ -562,7 +568,7 @@ def export(
         )
     except gradebook.InputError as exc:  # the instructor's input: a usage error, exit 2
         raise typer.BadParameter(str(exc), param_hint=exc.param) from None
-    console.print(f"wrote {path}", highlight=False)
+    _say(f"wrote {path}")
 
 
 @app.command("similarity")
@@ -666,7 +672,7 @@ def worker(
         name=name,
         specs=specs,
         tls=_tls(tls_ca_file, tls_cert, tls_key),
-        show=console.print,
+        show=_say,
     )
 
 
@@ -688,7 +694,7 @@ def scheduler(
         port=port,
         dashboard=dashboard_address,
         tls=_tls(tls_ca_file, tls_cert, tls_key),
-        show=console.print,
+        show=_say,
     )
 
 
@@ -709,7 +715,7 @@ def setup(
     firewall rules, base images."""
     from grader import machine
 
-    config.progress(console.print)
+    config.progress(_say)
     machine.setup(**_given(for_tests=for_tests))
 
 
@@ -727,7 +733,7 @@ def firewall_install(
     """Install the rules (root; idempotent). An isolated grade refuses to run without them."""
     from grader import firewall
 
-    config.progress(console.print)
+    config.progress(_say)
     firewall.install(allow=allow)
 
 
@@ -738,7 +744,7 @@ def firewall_check() -> None:
 
     missing = firewall.check()
     for problem in missing:
-        console.print(f"[red]missing:[/] {problem}")
+        console.print(Text.assemble(("missing:", "red"), f" {problem}"))
     if missing:
         console.print(f"fix: `{firewall.FIX}`")
         raise typer.Exit(EXIT_FAULT)
@@ -772,7 +778,7 @@ def demo(
         p.name for p in SPECS_DIR.iterdir() if (p / "assignment.yaml").is_file()
     )
     faults = 0
-    config.progress(lambda msg: console.print(f"[dim]… {msg}[/]"))
+    config.progress(lambda msg: _say(f"… {msg}", "dim"))
     for name in ids:
         spec = load(name)
         repo = spec.dir.parent.parent
@@ -787,7 +793,7 @@ def demo(
         for sample, path in samples:
             if not path.is_dir():
                 continue
-            console.rule(f"{spec.id} · {sample}: {path}")
+            console.rule(Text(f"{spec.id} · {sample}: {path}"))
             result = run_grade(
                 submission_path=path,
                 assignment=spec.id,
@@ -819,7 +825,7 @@ def cleanup(
         client = engine.connect()
         reaped = engine.cleanup(client, run) if run is not None else engine.reap_orphans(client)
     except engine.ENGINE_ERRORS as exc:
-        console.print(f"[yellow]the Docker engine failed: {engine.failure(exc)}[/]")
+        _say(f"the Docker engine failed: {engine.failure(exc)}", "yellow")
         raise typer.Exit(EXIT_FAULT) from None
     console.print(
         f"removed {len(reaped.removed)} object(s)" + "".join(f"\n  {r}" for r in reaped.removed)
@@ -880,7 +886,7 @@ def build_offline(
     """Build the base images from Debian's archive (debootstrap + docker import), no registry needed."""
     from grader import offline
 
-    config.progress(console.print)
+    config.progress(_say)
 
     built = offline.build_offline_images(
         **_given(
@@ -942,7 +948,7 @@ def main() -> None:
     try:
         app()
     except GraderFault as exc:
-        console.print(f"[bold yellow]not done, the grader's fault:[/] {exc}", highlight=False)
+        console.print(Text.assemble(("not done, the grader's fault:", "bold yellow"), f" {exc}"))
         raise SystemExit(EXIT_FAULT) from None
 
 

@@ -48,7 +48,7 @@ from grader import assignment as assignments
 from grader import config, engine, reference
 from grader.assignment import Assignment
 from grader.batch import ARCHIVES, FINAL, RESULT_FILES, Spares, Submission, _grade_one
-from grader.core import GraderFault, write_atomic
+from grader.core import GraderFault, terminal_safe, write_atomic
 from grader.output import full
 from grader.submission import SKIP_DIRS, Limits, is_git_url, tree_hash
 
@@ -57,7 +57,7 @@ GIT = "git"  # the name a git URL travels as (its URL and ref)
 SPECS_ENV = "API_GRADER_WORKER_SPECS"  # `grader worker --specs`: where it finds assignments by id
 ALLOWED_FAILURES = 2  # workers a grade may kill before it is given up (KilledWorker)
 REFILL = 2.0  # seconds between two looks at the cluster's free slots (workers come and go)
-logger = logging.getLogger("distributed.worker.grade")  # lands in the worker's own log
+logger = logging.getLogger("distributed.worker.grade")  # the worker's own log, printed as is
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
             reference.traces(spec, task["seed"])
     except GraderFault as exc:
         return {"entry": _not_graded(f"worker {where}: {exc}"), "files": files}
-    logger.info("grading %s (%s)", task["student"], key)
+    logger.info("grading %s (%s)", terminal_safe(task["student"]), key)
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:
         times = {"deadline": task["deadline"], "submitted_at": task["submitted_at"]}
         if task["name"] == GIT:
@@ -312,7 +312,7 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
         for name in RESULT_FILES:
             with contextlib.suppress(OSError):
                 files[name] = (out / name).read_text(encoding="utf-8")
-    logger.info("graded %s (%s): %s", task["student"], key, entry["status"])
+    logger.info("graded %s (%s): %s", terminal_safe(task["student"]), key, entry["status"])
     return {"entry": entry, "files": files}
 
 

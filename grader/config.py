@@ -8,6 +8,8 @@ import logging
 import os
 from collections.abc import Callable
 
+from grader.core import terminal_safe
+
 _PROGRESS = "grader-progress"  # the name of the handler `progress` installs
 
 
@@ -31,12 +33,13 @@ class _Progress(logging.Handler):
         self.name = _PROGRESS
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.show(record.getMessage())
+        # a message may quote a student's file names or an app's log: shown, never obeyed
+        self.show(terminal_safe(record.getMessage()))
 
 
 def progress(show: Callable[[str], None]) -> None:
-    """Show the grader's progress lines (its modules' INFO records and above) with `show`, in
-    place of the one an earlier call installed."""
+    """Show the grader's progress lines (its modules' INFO records and above, `terminal_safe`)
+    with `show`, in place of the one an earlier call installed."""
     root = logging.getLogger("grader")
     for handler in [h for h in root.handlers if h.name == _PROGRESS]:
         root.removeHandler(handler)

@@ -6,6 +6,7 @@ import csv
 import enum
 import io
 import os
+import re
 import shlex
 import socket
 import tempfile
@@ -64,6 +65,16 @@ def one_line(text: str) -> str:
     script comment unreadable to Python; an ESC would reach a terminal as a command)."""
     folded = " ".join(text.split())
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
+
+
+# every C0 control but newline and tab, DEL, every C1 control (0x9b is a CSI), lone surrogates
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` for a terminal to show, never to obey: each control character but newline and tab
+    (ESC, BEL, CSI, carriage return) and each lone surrogate becomes its escape, e.g. `\\x1b`."""
+    return _UNSAFE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 def printable(text: str) -> str:

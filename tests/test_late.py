@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from mini_assignment import make_submission, write_mini
-from rich.console import Console
 from typer.testing import CliRunner
 
 from grader import assignment as assignments
@@ -26,6 +25,7 @@ from grader.assignment import LatePolicy
 from grader.batch import Submission, discover
 from grader.bundle import bundle
 from grader.cli import app as cli
+from grader.console import SafeConsole
 from grader.core import GraderFault, ItemScore, Late, Result, Status
 from grader.engine import leftovers
 from grader.output import full, gradescope, html, markdown, terminal
@@ -526,7 +526,7 @@ def test_the_html_report_and_the_terminal_show_the_penalty_line(tmp_path: Path) 
     assert "90 for the work − 20 late penalty" in page
     assert '<div class="banner" id="late">Late penalty −20 points' in page, "said once"
     buf = io.StringIO()
-    terminal.grade(Console(file=buf, width=400), _late_result(), None)
+    terminal.grade(SafeConsole(file=buf, width=400), _late_result(), None)
     assert LINE in buf.getvalue()
 
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
+from grader.console import SafeConsole
 from grader.core import Result
 from grader.output import full, index, junit, markdown, terminal, write
 
@@ -39,7 +39,7 @@ def test_every_format_is_what_it_was(path: Path, tmp_path: Path) -> None:
     for kind, show in (("grade", terminal.grade), ("check", terminal.check)):
         buf = io.StringIO()
         show(
-            Console(file=buf, width=100, force_terminal=True, color_system="standard"),
+            SafeConsole(file=buf, width=100, force_terminal=True, color_system="standard"),
             result,
             Path("OUT"),
         )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from grader.console import SafeConsole
 from grader.core import Result, Status
 from grader.output.views import (
     cause,
@@ -24,10 +24,10 @@ from grader.output.views import (
 )
 
 
-def grade(console: Console, result: Result, out: Path | None) -> None:
+def grade(console: SafeConsole, result: Result, out: Path | None) -> None:
     """A grade's summary: the score by category and the root causes; where the files are."""
     style = {Status.GRADED: "green", Status.NOT_GRADED: "yellow"}.get(result.status, "red")
-    console.print(f"[bold {style}]{summary(result)}[/]")
+    _summary(console, result, f"bold {style}")
     for cat in result.categories:
         console.print(f"  {cat.title:<34} {cat.points:>6g} / {cat.max_points:g}")
     if (deadline := late_line(result)) is not None:
@@ -35,10 +35,12 @@ def grade(console: Console, result: Result, out: Path | None) -> None:
         console.print(f"  {deadline}", style=style, markup=False, highlight=False)
     causes(console, result)
     if out is not None:
-        console.print(f"report: {out / 'report.html'}   results: {out / 'results.json'}")
+        console.print(
+            f"report: {out / 'report.html'}   results: {out / 'results.json'}", markup=False
+        )
 
 
-def causes(console: Console, result: Result) -> None:
+def causes(console: SafeConsole, result: Result) -> None:
     """The root causes the report opens with, each with the points it costs."""
     shown, rest = top_causes(result)
     if not shown:
@@ -52,10 +54,10 @@ def causes(console: Console, result: Result) -> None:
         )
 
 
-def check(console: Console, result: Result, out: Path) -> None:
+def check(console: SafeConsole, result: Result, out: Path) -> None:
     """The self-check's summary: categories, then each failure with a reproducer."""
     if result.status is Status.NOT_GRADED:
-        console.print(f"[bold yellow]{summary(result)}[/]")
+        _summary(console, result, "bold yellow")
         return
     table = Table(
         title=f"{result.assignment} · visible checks · {result.runtime} mode", title_justify="left"
@@ -114,5 +116,13 @@ def check(console: Console, result: Result, out: Path) -> None:
             if len(groups) > 3:
                 console.print(f"    … {len(groups) - 3} more problem(s): see the report")
     style = "green" if all(i.passed or i.not_checked for i in result.items) else "red"
-    console.print(f"[bold {style}]{summary(result)}[/]")
-    console.print(f"report: {out / 'report.html'}")
+    _summary(console, result, f"bold {style}")
+    console.print(f"report: {out / 'report.html'}", markup=False)
+
+
+def _summary(console: SafeConsole, result: Result, style: str) -> None:
+    """The summary line in `style`. Its reason may quote the app or the submission: it is never
+    read as markup (a `[/]` in it would end a style, or fail); highlighted as printed text is."""
+    line = console.render_str(summary(result), markup=False)
+    line.stylize(style)
+    console.print(line)
