@@ -51,6 +51,7 @@ from grader.batch import ARCHIVES, FINAL, RESULT_FILES, Spares, Submission, _gra
 from grader.core import GraderFault, terminal_safe, write_atomic
 from grader.output import full
 from grader.submission import SKIP_DIRS, Limits, is_git_url, tree_hash
+from grader.zygote import Zygote
 
 FOLDER = "submission"  # the name a folder travels as (a tar of it)
 GIT = "git"  # the name a git URL travels as (its URL and ref)
@@ -156,6 +157,21 @@ def unpack(name: str, data: bytes, dest: Path) -> Path:
 
 _worker_lock = threading.Lock()
 _worker_engine: tuple[DockerClient, Spares] | None = None
+_zygote: Zygote | None = None  # the worker's grades are forked from it (`dask_setup`)
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook (`grader worker` preloads this module): start the zygote the worker's
+    grades are forked from, on the worker's main thread, which lives as long as the worker (a
+    child's parent-death signal follows the thread that started it, and task threads may end)."""
+    global _zygote
+    _zygote = Zygote()
+    _zygote.start()
+
+
+def dask_teardown(worker: Any) -> None:
+    if _zygote is not None:
+        _zygote.close()
 
 
 def _engine(slots: int) -> tuple[DockerClient, Spares]:
@@ -308,6 +324,7 @@ def _grade_here(task: dict[str, Any], worker: Any, key: str, where: str) -> dict
             client,
             spares,
             stop=lambda: _called_off(worker, key),
+            zygote=_zygote,
         )
         for name in RESULT_FILES:
             with contextlib.suppress(OSError):
@@ -517,6 +534,8 @@ def start_worker(
         # a grade's memory is its containers' and its child's: never pause the worker for it
         "--memory-limit",
         "0",
+        "--preload",
+        "grader.cluster",
         *(["--name", name] if name else []),
         *_tls_args(tls),
     ]

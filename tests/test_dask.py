@@ -435,6 +435,8 @@ def test_a_workers_grades_take_its_warm_spares(
         worker = cluster.procs["w-warm"].pid
         done = _run(_batch(source, spec, out, cluster.address, cluster.env), cluster.env)
         assert done.returncode == 0, done.stderr[-2000:]
+        # its grades are forked from its zygote, started with it (Dask's preload hook)
+        assert any("-m grader.zygote" in cmd for cmd in _children(worker)), _children(worker)
     journal = _journal(out)
     assert sorted(e["student"] for e in journal) == ["ann", "ben", "cid"]
     assert all(e["status"] == "graded" and e["score"] == 100 for e in journal), journal
@@ -446,3 +448,14 @@ def test_a_workers_grades_take_its_warm_spares(
     assert len(spares & graded) == 2, "the grades after the first took the worker's spares"
     assert spares - graded, "a spare waited for a next task when the batch ended"
     _no_leftovers(docker_client, cache)
+
+
+def _children(pid: int) -> list[str]:
+    """The command lines of a process's children."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                raw = Path(f"/proc/{child}/cmdline").read_bytes()
+                found.append(raw.replace(b"\0", b" ").decode())
+    return found
