@@ -569,11 +569,11 @@ def send(method, path, headers=None, json_body=None, form=None, data=None):
         body = urllib.parse.urlencode(form).encode()
     elif data is not None:
         body = data.encode()
-    print(f"\n[{STEP[0]}] {method} {BASE}{path}")
+    print(shown(f"\n[{STEP[0]}] {method} {BASE}{path}"))
     for name, value in headers.items():
-        print(f"    {name}: {value}")
+        print(shown(f"    {name}: {value}"))
     if body:
-        print("    " + body.decode(errors="replace")[:1000])
+        print("    " + shown(body.decode(errors="replace")[:1000]))
     request = urllib.request.Request(BASE + path, data=body, headers=headers, method=method)
     try:
         with OPENER.open(request, timeout=30) as response:
@@ -581,12 +581,12 @@ def send(method, path, headers=None, json_body=None, form=None, data=None):
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
     except OSError as error:
-        print(f"--> no answer: {error}")
+        print(shown(f"--> no answer: {error}"))
         return None, None
     text = raw.decode("utf-8", "replace")
     print(f"--> {status}")
     if text:
-        print(text[:3000])
+        print(shown(text[:3000]))
     try:
         return status, json.loads(text)
     except ValueError:
@@ -610,9 +610,15 @@ def q(value):
 
 def show(expected, got, status):
     print("\n=== The grader's check, in the grading run:")
-    print("expected:", expected)
-    print("got:     ", got)
+    print("expected:", shown(expected))
+    print("got:     ", shown(got))
     print("This run's last answer: status", status)
+
+
+def shown(text):
+    """`text` to read: a control character from the app (an escape sequence) is printed as its
+    escape, never obeyed by this terminal."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in str(text))
 '''
 
 _HELPERS = {

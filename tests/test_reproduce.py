@@ -376,6 +376,34 @@ def test_a_script_runs_twice_with_its_apps_own_token_and_key(stand_in: str, tmp_
         assert "expected: status 401" in out and "got:      status 200" in out
 
 
+class _Hostile(Handler):
+    """An app whose answer carries terminal commands (clear the screen, set the window title)."""
+
+    def do_GET(self) -> None:
+        self.answer(200, {"detail": "x"})
+
+    def answer(self, status: int, body: Any = None) -> None:
+        data = b"\x1b[2J\x1b]0;pwned\x07\xc2\x9b2J owned"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_an_apps_escape_sequences_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """An instructor runs a student's reproducer: what the app answers reaches the terminal as
+    text to read (its escapes), never as commands; the expected/got lines too."""
+    trace = [ex("GET", "/items/", 200, {"detail": "x"})]
+    bad = outcome("t", "status 401", "status 200 \x1b[2J")
+    text = reproduce.script(bad, {"t": trace}, {}, now=time.time())
+    assert text
+    with serving(_Hostile) as url:
+        out = run(text, tmp_path, url)
+    assert not any(c in out for c in "\x1b\x07\x9b"), out
+    assert "\\x1b[2J\\x1b]0;pwned\\x07\\x9b2J owned" in out
+    assert "got:      status 200 \\x1b[2J" in out
+
+
 def test_set_up_made_by_earlier_tests_comes_first(stand_in: str, tmp_path: Path) -> None:
     """A user shared between tests (registered and logged in by an earlier one) is made again."""
     traces = {
