@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import NoReturn
 
@@ -96,22 +97,31 @@ class Zygote:
 
     def _start(self) -> socket.socket:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with theirs:
+        # Its standard streams are files, never the batch's terminal: what it imports looks at
+        # them once (rich's console picks colours for a terminal), and a grade's stderr is a file
+        # the batch reads its reason from, as a `grader grade` child's pipe was.
+        with theirs, tempfile.TemporaryFile() as err:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "grader.zygote", str(theirs.fileno()), self.entry],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
                 preexec_fn=die_with_parent,
             )
-        mine.settimeout(START_LIMIT)
-        try:
-            ready = mine.recv(_MESSAGE)
-        except OSError:
-            ready = b""
-        if ready != READY:
-            mine.close()
-            self._stop_process()
-            raise GraderFault("the grader's zygote process did not start (see its output above)")
+            mine.settimeout(START_LIMIT)
+            try:
+                ready = mine.recv(_MESSAGE)
+            except OSError:
+                ready = b""
+            if ready != READY:
+                mine.close()
+                self._stop_process()
+                err.seek(0)
+                lines = err.read().decode("utf-8", "replace").strip().splitlines()
+                raise GraderFault(
+                    "the grader's zygote process did not start: " + (lines or ["no output"])[-1]
+                )
         mine.settimeout(None)
         self._socket = mine
         return mine

@@ -98,3 +98,30 @@ def test_forks_end_with_a_killed_zygote_and_the_next_spawn_starts_a_new_one(
     again, out, _ = _run(zygote, tmp_path, "echo", "again")
     assert again.wait(timeout=30) == 0
     assert out.read_text() == "again\n"
+
+
+def test_a_batch_on_a_terminal_does_not_colour_its_grades_stderr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The zygote's imports look at its streams once (rich picks colours for a terminal): started
+    by a batch on a terminal, the grades would write escape codes into the stderr the batch reads
+    a crash's reason from. Its streams are files, as a `grader grade` child's pipes were."""
+    monkeypatch.setenv("PYTHONPATH", f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    main, tty = os.openpty()
+    saved = os.dup(2)
+    z = Zygote(entry="zygote_target:main")
+    try:
+        os.dup2(tty, 2)  # the batch's stderr is a terminal while it starts the zygote
+        z.start()
+    finally:
+        os.dup2(saved, 2)
+        for fd in (saved, tty, main):
+            os.close(fd)
+    try:
+        child, out, _ = _run(z, tmp_path, "console", "-")
+        assert child.wait(timeout=30) == 0
+        assert out.read_text() == "None\n"
+    finally:
+        z.close()

@@ -22,6 +22,10 @@ def main() -> None:
         time.sleep(float(value))
     elif command == "fds":  # every descriptor but the standard streams, as what it points to
         print(" ".join(sorted(_links())))
+    elif command == "console":  # what the grader's console made of its terminal, in the zygote
+        from grader import cli
+
+        print(cli.console.color_system)
     elif command == "fuzz":  # whether a fuzzing process was forked, ready, before this ran
         from grader.checks import fuzz
 
