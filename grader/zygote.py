@@ -1,8 +1,8 @@
 """A process that has imported what a grade needs, and forks each of a batch's grades from there.
 
 A `grader grade` child spends about a CPU-second importing the grader, pytest, Schemathesis and
-Hypothesis, and its fuzzing process as much again: in a batch on two cores, a tenth of a
-fastapi-db-auth grade's CPU and a quarter of a fastapi-basics one's. The zygote imports once; each
+Hypothesis, and its fuzzing process as much again: in a batch on two cores, a tenth of a grade's
+CPU with a database and argon2 logins, a quarter of a small one's. The zygote imports once; each
 grade is a fork of it, which forks its own fuzzing process at once, still single-threaded
 (`fuzz.prefork`), and ends as a `grader grade` process ends (its threads waited for, its exit
 handlers run, a traceback on a crash). A fork starts from the zygote's state, which never changes:

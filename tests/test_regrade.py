@@ -82,7 +82,9 @@ class FakeGrader:
         self.crash_after = 0  # …once the journal holds this many lines (the others' grades)
         self.graded: list[str] = []
 
-    def __call__(self, sub: batch.Submission, out: Path, spec_dir: str, *_: Any) -> dict[str, Any]:
+    def __call__(
+        self, sub: batch.Submission, out: Path, spec_dir: str, *_: Any, **__: Any
+    ) -> dict[str, Any]:
         self.graded.append(sub.student)
         if sub.student in self.crash:
             journal, end = out.parent / "journal.jsonl", time.monotonic() + 30
