@@ -6,7 +6,6 @@ import csv
 import enum
 import io
 import os
-import re
 import shlex
 import socket
 import tempfile
@@ -61,20 +60,18 @@ def with_database(url: str, name: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """`text` on one line: whitespace folded, other control characters escaped (a NUL makes a
-    script comment unreadable to Python; an ESC would reach a terminal as a command)."""
-    folded = " ".join(text.split())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
-
-
-# every C0 control but newline and tab, DEL, every C1 control (0x9b is a CSI), lone surrogates
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+    """`text` on one line: whitespace folded, every other unprintable character escaped (a NUL
+    makes a script comment unreadable to Python; an ESC would reach a terminal as a command)."""
+    return terminal_safe(" ".join(text.split()))
 
 
 def terminal_safe(text: str) -> str:
-    """`text` for a terminal to show, never to obey: each control character but newline and tab
-    (ESC, BEL, CSI, carriage return) and each lone surrogate becomes its escape, e.g. `\\x1b`."""
-    return _UNSAFE.sub(lambda m: repr(m[0])[1:-1], text)
+    """`text` for a terminal to show, never to obey: each unprintable character but newline and
+    tab becomes its escape, e.g. `\\x1b`: controls (ESC, BEL, CSI, carriage return), lone
+    surrogates, and the format characters that reorder or hide what is shown (U+202E, U+200B)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
 def printable(text: str) -> str:

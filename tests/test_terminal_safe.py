@@ -124,6 +124,8 @@ def test_terminal_safe_escapes_controls_only() -> None:
     assert terminal_safe("a\x1b[2Jb\x9b\x7f\r\x00\ud800") == "a\\x1b[2Jb\\x9b\\x7f\\r\\x00\\ud800"
     assert terminal_safe("two\n\tlines, é 中 ✓ [/]") == "two\n\tlines, é 中 ✓ [/]"
     assert terminal_safe(terminal_safe(HOSTILE)) == terminal_safe(HOSTILE)
+    # what reorders or hides text on a terminal is shown as well (a name reading backwards)
+    assert terminal_safe("ann\u202egpj.exe\u200b") == "ann\\u202egpj.exe\\u200b"
 
 
 @pytest.fixture
