@@ -204,10 +204,10 @@ def _postgres(*, image: str, password: str, network: str, internal: bool) -> Any
             return _url(SUPERUSER, password, server, "postgres")
 
         def _connect(self) -> None:  # what testcontainers waits for once the container started
-            deadline = time.monotonic() + READY_LIMIT
+            deadline, url = time.monotonic() + READY_LIMIT, self.admin_url()
             while True:
                 try:
-                    with psycopg.connect(self.admin_url(), connect_timeout=5):
+                    with psycopg.connect(url, connect_timeout=5):
                         return
                 except psycopg.OperationalError as exc:
                     self.get_wrapped_container().reload()

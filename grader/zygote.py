@@ -23,7 +23,6 @@ import ctypes
 import importlib
 import json
 import os
-import select
 import selectors
 import signal
 import socket
@@ -56,10 +55,11 @@ class Child:
     def wait(self, timeout: float | None = None) -> int:
         """The exit code (negative: a signal); `subprocess.TimeoutExpired` after `timeout`."""
         if self.returncode is None:
-            readable, _, _ = select.select([self.report], [], [], timeout)
-            if not readable:
-                raise subprocess.TimeoutExpired(f"grade {self.pid}", timeout or 0.0)
-            message = self.report.recv(_MESSAGE)
+            self.report.settimeout(timeout)
+            try:
+                message = self.report.recv(_MESSAGE)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(f"grade {self.pid}", timeout or 0.0) from None
             # no message: the zygote died first (its children got SIGTERM from it)
             self.returncode = int(json.loads(message)["exit"]) if message else -signal.SIGTERM
             self.report.close()
