@@ -440,7 +440,6 @@ def batch(
     tls_key: TlsKeyOpt = None,
 ) -> None:
     """Grade a class: parallel, resumable (killed batches keep every finished grade)."""
-    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from grader.batch import run_batch
@@ -481,10 +480,10 @@ def batch(
                 timeout=build_timeout + deadline + 300,  # + services, start, cleanup
                 tls=_tls(tls_ca_file, tls_cert, tls_key),
                 progress=progress,
-                notice=lambda text: console.print(escape(text), highlight=False),
+                notice=_say,
             )
         except StaleGrades as exc:  # the instructor's choice to make: a usage error
-            console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
+            _say(str(exc), "yellow")
             raise typer.Exit(EXIT_FAULT) from None
     if regrade and (out / changes.NAME).is_file():
         _say(f"what the regrade changed: {out / changes.NAME}")
